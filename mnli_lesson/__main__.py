@@ -1,0 +1,3 @@
+from mnli_lesson.cli import main
+
+raise SystemExit(main())

@@ -1,0 +1,158 @@
+"""Where model weights come from: a local folder, the Hugging Face Hub, or a tiny offline build.
+
+The Hub is probed once with a short timeout, so an offline machine fails in seconds with a
+message that says what to set, instead of retrying for most of a minute.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import tempfile
+from pathlib import Path
+from urllib.parse import urlparse
+
+from mnli_lesson.data import LABEL2ID, LABELS, reachable, sample_dir
+from mnli_lesson.errors import LessonError
+
+TINY = "tiny"
+OFFLINE_REMEDY = (
+    "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
+    "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
+)
+_TINY_VERSION = 1  # bump when the tiny recipe changes, so stale copies are rebuilt
+
+
+def _hub_host() -> str:
+    endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
+    return urlparse(endpoint).hostname or "huggingface.co"
+
+
+def _offline_env() -> bool:
+    return os.environ.get("HF_HUB_OFFLINE", "").strip().lower() in ("1", "true", "yes", "on")
+
+
+def _cached_snapshot(repo_id: str) -> str | None:
+    """A copy of ``repo_id`` the Hub client downloaded earlier, if any."""
+    try:
+        from huggingface_hub import snapshot_download
+
+        return snapshot_download(repo_id, local_files_only=True)
+    except Exception:  # not cached, or a malformed id: either way nothing local to use
+        return None
+
+
+def check_checkpoint_folder(folder: Path) -> None:
+    """One-line errors for a folder that cannot be a sequence-classification checkpoint."""
+    if not folder.is_dir():
+        raise LessonError(f"model folder {folder} is not a folder: {OFFLINE_REMEDY}")
+    config_file = folder / "config.json"
+    if not config_file.is_file():
+        raise LessonError(
+            f"model folder {folder} has no config.json, so it is not a Hugging Face checkpoint"
+        )
+    try:
+        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LessonError(f"{config_file} is not valid JSON: the checkpoint is damaged") from None
+    from transformers.models.auto.modeling_auto import (
+        MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
+    )
+
+    if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
+        raise LessonError(
+            f"model folder {folder} holds a {model_type!r} model, which has no sequence "
+            "classification head in transformers: use a BERT-family encoder such as DistilBERT"
+        )
+    weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
+    if not any((folder / w).is_file() for w in weights):
+        raise LessonError(f"model folder {folder} has no weights file (model.safetensors)")
+
+
+def resolve_checkpoint(name: str) -> str:
+    """A path or Hub id that ``from_pretrained`` can load without hanging.
+
+    ``tiny`` builds (once) a small random DistilBERT and its tokenizer in a temporary folder.
+    A local folder is checked. A Hub id is used when the Hub answers, taken from the local
+    cache when it does not, and otherwise refused with the offline remedy.
+    """
+    name = str(name).strip()
+    if name == TINY:
+        return str(build_tiny_checkpoint())
+    path = Path(name).expanduser()
+    looks_local = path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
+    if looks_local:
+        if not path.exists():
+            raise LessonError(f"model folder {path} does not exist: {OFFLINE_REMEDY}")
+        check_checkpoint_folder(path)
+        return str(path)
+    if not _offline_env() and reachable(_hub_host(), timeout=3.0):
+        return name
+    cached = _cached_snapshot(name)
+    if cached is not None:
+        return cached
+    why = "HF_HUB_OFFLINE is set" if _offline_env() else "the Hugging Face Hub cannot be reached"
+    raise LessonError(f"{why} and {name!r} is not in the local cache: {OFFLINE_REMEDY}")
+
+
+def tiny_dir() -> Path:
+    """Where the tiny checkpoint lives (a temporary folder keyed by the recipe's version)."""
+    key = hashlib.sha1(f"{_TINY_VERSION}".encode()).hexdigest()[:8]
+    return Path(tempfile.gettempdir()) / f"mnli_lesson_tiny_{key}"
+
+
+def build_tiny_checkpoint(folder: Path | None = None) -> Path:
+    """A 2-layer, 64-wide DistilBERT with a WordPiece vocabulary learnt from the built-in sample.
+
+    It is random (not pre-trained): it exists so every notebook and test runs offline in
+    seconds through exactly the code path a real checkpoint takes (``from_pretrained``).
+    """
+    folder = Path(folder) if folder is not None else tiny_dir()
+    if (folder / "config.json").is_file() and (folder / "model.safetensors").is_file():
+        return folder
+    import pandas as pd
+    import torch
+    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from transformers import (
+        DistilBertConfig,
+        DistilBertForSequenceClassification,
+        DistilBertTokenizerFast,
+    )
+
+    texts = []
+    for csv in sorted(sample_dir().glob("*.csv")):
+        df = pd.read_csv(csv, keep_default_na=False)
+        texts += df["premise"].tolist() + df["hypothesis"].tolist()
+    wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
+    wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
+    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+    wordpiece.train_from_iterator(
+        texts, trainers.WordPieceTrainer(vocab_size=1500, special_tokens=special,
+                                         show_progress=False)
+    )
+    tokenizer = DistilBertTokenizerFast(tokenizer_object=wordpiece, model_max_length=128)
+    config = DistilBertConfig(
+        vocab_size=wordpiece.get_vocab_size(), dim=64, n_layers=2, n_heads=2, hidden_dim=128,
+        max_position_embeddings=128, num_labels=len(LABELS),
+        id2label=dict(enumerate(LABELS)), label2id=dict(LABEL2ID),
+        pad_token_id=tokenizer.pad_token_id,
+    )
+    torch.manual_seed(0)
+    model = DistilBertForSequenceClassification(config)
+    # Build in a scratch folder and rename it into place: a crash never leaves half a model.
+    folder.parent.mkdir(parents=True, exist_ok=True)
+    staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
+    from mnli_lesson.models import quiet
+
+    with quiet():
+        model.save_pretrained(staging)
+    tokenizer.save_pretrained(staging)
+    try:
+        os.replace(staging, folder)
+    except OSError:  # another process won the race; its copy is equivalent
+        import shutil
+
+        shutil.rmtree(staging, ignore_errors=True)
+    return folder

@@ -1,0 +1,230 @@
+"""Lesson configuration: one dataclass, four profiles, environment overrides.
+
+Resolution order (later wins): the profile's defaults, ``MNLI_LESSON_*`` environment
+variables, then keyword arguments passed to :func:`resolve_config`.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import types
+import typing
+from dataclasses import dataclass, fields
+
+from mnli_lesson.errors import LessonError
+
+PROFILES = ("tiny", "cpu", "gpu", "full")
+PRECISIONS = ("auto", "fp32", "bf16", "fp16")
+DEVICES = ("auto", "cpu", "cuda")
+ENV_PREFIX = "MNLI_LESSON_"
+
+
+@dataclass
+class LessonConfig:
+    """Everything a lesson run needs; each field can be set by ``MNLI_LESSON_<FIELD>``."""
+
+    profile: str = "cpu"
+    """Which size of the lesson this is: tiny, cpu, gpu or full (``auto`` resolves to one)."""
+    data: str = "kaggle"
+    """Where the pairs come from: ``sample`` (built in), ``kaggle``, or a folder with the CSVs."""
+    model: str = "distilbert-base-uncased"
+    """A Hugging Face Hub id, a local checkpoint folder, or ``tiny`` (built offline)."""
+    train_size: int | None = 4000
+    """Training pairs to use (a stratified, seeded subset); None means all of them."""
+    eval_size: int | None = 2000
+    """Pairs per validation split to score; None means all of them."""
+    epochs: int = 3
+    """Passes over the training subset."""
+    batch_size: int = 32
+    """Training pairs per optimiser step."""
+    eval_batch_size: int = 128
+    """Pairs per forward pass when scoring (no gradients, so it can be larger)."""
+    lr: float = 5e-5
+    """Peak learning rate of AdamW, reached after warm-up."""
+    weight_decay: float = 0.01
+    """AdamW weight decay (not applied to biases and LayerNorm weights)."""
+    warmup_ratio: float = 0.1
+    """Share of all steps spent warming the learning rate up from zero."""
+    max_grad_norm: float = 1.0
+    """Gradients are clipped to this norm; keeps early from-scratch steps sane."""
+    max_length: int = 128
+    """Pairs longer than this many tokens are truncated (notebook 01 shows how to choose it)."""
+    seed: int = 42
+    """Seeds data subsets, batch order, weight initialisation and dropout."""
+    precision: str = "auto"
+    """fp32, bf16 or fp16; ``auto`` picks bf16 where the hardware runs it fast, else fp16/fp32."""
+    device: str = "auto"
+    """cpu or cuda; ``auto`` takes cuda when present."""
+    sweep_sizes: tuple[int, ...] = (250, 1000, 4000)
+    """Training-set sizes for the data-efficiency curve (notebook 04)."""
+    sweep_min_steps: int = 300
+    """Each sweep point trains for at least this many optimiser steps (so small sets are not
+    merely under-trained); epochs are raised for small sizes to reach it."""
+    out_dir: str = "out"
+    """Where results JSON, checkpoints and figures go."""
+
+    def __post_init__(self) -> None:
+        check_config(self)
+
+    def to_dict(self) -> dict[str, object]:
+        """A JSON-ready copy (tuples become lists)."""
+        return {k: list(v) if isinstance(v, tuple) else v for k, v in dataclasses.asdict(self).items()}
+
+
+_PROFILE_DEFAULTS: dict[str, dict[str, object]] = {
+    # Seconds, offline: the built-in sample and a tiny random DistilBERT built on the spot.
+    "tiny": dict(data="sample", model="tiny", train_size=None, eval_size=None, epochs=3,
+                 batch_size=16, eval_batch_size=64, lr=1e-3, max_length=64,
+                 sweep_sizes=(36, 72, 216), sweep_min_steps=30, warmup_ratio=0.1),
+    # A laptop CPU: a few thousand pairs, minutes per run.
+    "cpu": dict(data="kaggle", model="distilbert-base-uncased", train_size=4000, eval_size=2000,
+                epochs=3, batch_size=32, lr=5e-5, max_length=128,
+                sweep_sizes=(250, 1000, 4000), sweep_min_steps=300),
+    # A Colab GPU: tens of thousands of pairs, mixed precision.
+    "gpu": dict(data="kaggle", model="distilbert-base-uncased", train_size=50_000, eval_size=None,
+                epochs=2, batch_size=32, lr=5e-5, max_length=128,
+                sweep_sizes=(1000, 4000, 16_000, 50_000), sweep_min_steps=600),
+    # Everything, on one or more GPUs through `accelerate launch`.
+    "full": dict(data="kaggle", model="distilbert-base-uncased", train_size=None, eval_size=None,
+                 epochs=3, batch_size=32, lr=5e-5, max_length=128,
+                 sweep_sizes=(1000, 10_000, 100_000, 392_702), sweep_min_steps=2000),
+}
+
+
+def auto_profile() -> str:
+    """``gpu`` when CUDA is available, else ``cpu``."""
+    import torch
+
+    return "gpu" if torch.cuda.is_available() else "cpu"
+
+
+def profile_defaults(profile: str) -> dict[str, object]:
+    """The field values a profile sets."""
+    if profile == "auto":
+        profile = auto_profile()
+    if profile not in _PROFILE_DEFAULTS:
+        raise LessonError(
+            f"unknown profile {profile!r}: choose one of auto, {', '.join(PROFILES)}"
+        )
+    return {"profile": profile, **_PROFILE_DEFAULTS[profile]}
+
+
+def _field_types() -> dict[str, object]:
+    hints = typing.get_type_hints(LessonConfig)
+    return {f.name: hints[f.name] for f in fields(LessonConfig)}
+
+
+def _parse_value(name: str, text: str, kind: object) -> object:
+    """Turn an environment string into the field's type, with a one-line error if it can't."""
+    text = text.strip()
+    args = typing.get_args(kind)
+    optional = type(None) in args or (isinstance(kind, types.UnionType) and type(None) in args)
+    if optional and text.lower() in ("", "none", "all"):
+        return None
+    base = next((a for a in args if a is not type(None)), kind) if optional else kind
+    try:
+        if base is int:
+            return int(text.replace("_", ""))
+        if base is float:
+            return float(text)
+        if typing.get_origin(base) is tuple:
+            return tuple(int(part.replace("_", "")) for part in text.split(",") if part.strip())
+        return text
+    except ValueError:
+        raise LessonError(
+            f"{ENV_PREFIX}{name.upper()}={text!r} is not a valid {getattr(base, '__name__', base)}"
+        ) from None
+
+
+def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict[str, object]:
+    """Field values set through ``MNLI_LESSON_<FIELD>`` variables."""
+    environ = os.environ if environ is None else environ
+    kinds = _field_types()
+    out: dict[str, object] = {}
+    for name, kind in kinds.items():
+        key = ENV_PREFIX + name.upper()
+        if key in environ:
+            out[name] = _parse_value(name, environ[key], kind)
+    known = {ENV_PREFIX + n.upper() for n in kinds}
+    unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
+    if unknown:
+        raise LessonError(
+            f"unknown setting {unknown[0]}: valid ones are "
+            + ", ".join(sorted(known))
+        )
+    return out
+
+
+def resolve_config(
+    profile: str | None = None, *, environ: typing.Mapping[str, str] | None = None, **overrides
+) -> LessonConfig:
+    """Build the configuration for ``profile`` (default: ``MNLI_LESSON_PROFILE`` or ``auto``).
+
+    Keyword arguments win over environment variables, which win over the profile.
+    """
+    env = env_overrides(environ)
+    bad = sorted(set(overrides) - {f.name for f in fields(LessonConfig)})
+    if bad:
+        raise LessonError(f"unknown setting {bad[0]!r} for LessonConfig")
+    chosen = profile or overrides.pop("profile", None) or env.pop("profile", None) or "auto"
+    env.pop("profile", None)
+    overrides.pop("profile", None)
+    values = profile_defaults(str(chosen))
+    values.update(env)
+    values.update({k: v for k, v in overrides.items() if v is not None})
+    return LessonConfig(**values)
+
+
+def _positive(cfg: LessonConfig, name: str, allow_none: bool = False) -> None:
+    value = getattr(cfg, name)
+    if value is None and allow_none:
+        return
+    if not isinstance(value, (int, float)) or isinstance(value, bool) or value <= 0:
+        raise LessonError(f"{name} must be a positive number, got {value!r}")
+
+
+def check_config(cfg: LessonConfig) -> None:
+    """Reject nonsensical values with one line that says which field and why."""
+    if cfg.profile not in PROFILES:
+        raise LessonError(f"unknown profile {cfg.profile!r}: choose one of auto, {', '.join(PROFILES)}")
+    for name in ("epochs", "batch_size", "eval_batch_size", "lr", "max_length", "sweep_min_steps"):
+        _positive(cfg, name)
+    for name in ("train_size", "eval_size"):
+        _positive(cfg, name, allow_none=True)
+    for name in ("epochs", "batch_size", "eval_batch_size", "max_length", "seed"):
+        if not isinstance(getattr(cfg, name), int):
+            raise LessonError(f"{name} must be a whole number, got {getattr(cfg, name)!r}")
+    if cfg.max_length < 8:
+        raise LessonError(f"max_length must be at least 8 tokens, got {cfg.max_length}")
+    if not 0 <= cfg.warmup_ratio < 1:
+        raise LessonError(f"warmup_ratio must be in [0, 1), got {cfg.warmup_ratio}")
+    if cfg.weight_decay < 0 or cfg.max_grad_norm <= 0:
+        raise LessonError("weight_decay must be >= 0 and max_grad_norm > 0")
+    if cfg.precision not in PRECISIONS:
+        raise LessonError(f"unknown precision {cfg.precision!r}: choose one of {', '.join(PRECISIONS)}")
+    if cfg.device not in DEVICES:
+        raise LessonError(f"unknown device {cfg.device!r}: choose one of {', '.join(DEVICES)}")
+    if not cfg.sweep_sizes or any(int(n) <= 0 for n in cfg.sweep_sizes):
+        raise LessonError(f"sweep_sizes must be positive whole numbers, got {cfg.sweep_sizes!r}")
+    cfg.sweep_sizes = tuple(sorted(int(n) for n in cfg.sweep_sizes))
+    if not str(cfg.data).strip() or not str(cfg.model).strip():
+        raise LessonError("data and model must not be empty")
+
+
+def describe(cfg: LessonConfig) -> str:
+    """A short table of the resolved configuration, for a notebook's first cell."""
+    width = max(len(f.name) for f in fields(cfg))
+    return "\n".join(f"{f.name:<{width}}  {getattr(cfg, f.name)!r}" for f in fields(cfg))
+
+
+__all__ = [
+    "LessonConfig",
+    "PROFILES",
+    "auto_profile",
+    "check_config",
+    "describe",
+    "env_overrides",
+    "profile_defaults",
+    "resolve_config",
+]

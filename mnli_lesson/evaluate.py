@@ -1,0 +1,119 @@
+"""Scoring: predictions with probabilities, accuracy, per-class precision/recall/F1, confusion."""
+
+from __future__ import annotations
+
+import contextlib
+from collections.abc import Callable, Sequence
+
+import numpy as np
+import torch
+
+from mnli_lesson.data import LABELS
+from mnli_lesson.encoding import EncodedPairs, sorted_batches
+
+
+def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
+    """A mixed-precision context for ``precision`` (``fp32`` means none)."""
+    if precision in ("bf16", "fp16"):
+        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
+        return torch.autocast(device_type=device.type, dtype=dtype)
+    return contextlib.nullcontext()
+
+
+@torch.inference_mode()
+def predict(
+    model: torch.nn.Module,
+    dataset: EncodedPairs,
+    collate: Callable,
+    batch_size: int = 128,
+    precision: str = "fp32",
+) -> np.ndarray:
+    """Class probabilities ``[len(dataset), 3]``, in the dataset's order.
+
+    Batches are sorted by length (no gradients, so order is free) and the rows put back.
+    ``inference_mode`` skips autograd bookkeeping entirely, which is faster than ``no_grad``.
+    """
+    was_training = model.training
+    model.eval()
+    device = next(model.parameters()).device
+    probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
+    try:
+        for batch_ids in sorted_batches(dataset.lengths, batch_size):
+            batch = collate([dataset[i] for i in batch_ids])
+            batch.pop("labels", None)
+            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
+            with autocast_for(device, precision):
+                logits = model(**batch).logits
+            probs[batch_ids] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
+    finally:
+        model.train(was_training)
+    return probs
+
+
+def accuracy(labels: Sequence[int], predictions: Sequence[int]) -> float:
+    """Share of predictions equal to the gold label (0.0 for no pairs, never a division error)."""
+    labels, predictions = np.asarray(labels), np.asarray(predictions)
+    return float((labels == predictions).mean()) if labels.size else 0.0
+
+
+def confusion_matrix(
+    labels: Sequence[int], predictions: Sequence[int], n_classes: int = len(LABELS)
+) -> list[list[int]]:
+    """Counts with rows = gold label, columns = predicted label."""
+    matrix = np.zeros((n_classes, n_classes), dtype=np.int64)
+    np.add.at(matrix, (np.asarray(labels, dtype=int), np.asarray(predictions, dtype=int)), 1)
+    return matrix.tolist()
+
+
+def per_class(matrix: Sequence[Sequence[int]]) -> dict[str, dict[str, float]]:
+    """Precision, recall, F1 and support for each label; 0.0 where a ratio would be 0/0."""
+    m = np.asarray(matrix, dtype=np.float64)
+    out = {}
+    for i, name in enumerate(LABELS[: len(m)]):
+        tp, predicted, support = m[i, i], m[:, i].sum(), m[i, :].sum()
+        precision = tp / predicted if predicted else 0.0
+        recall = tp / support if support else 0.0
+        f1 = 2 * precision * recall / (precision + recall) if precision + recall else 0.0
+        out[name] = {"precision": float(precision), "recall": float(recall), "f1": float(f1),
+                     "support": int(support)}
+    return out
+
+
+def report(labels: Sequence[int], probs: np.ndarray) -> dict[str, object]:
+    """Accuracy, macro-F1, per-class scores and the confusion matrix for one split."""
+    predictions = np.asarray(probs).argmax(axis=-1)
+    matrix = confusion_matrix(labels, predictions, n_classes=np.asarray(probs).shape[-1])
+    classes = per_class(matrix)
+    return {
+        "accuracy": accuracy(labels, predictions),
+        "macro_f1": float(np.mean([c["f1"] for c in classes.values()])),
+        "per_class": classes,
+        "confusion_matrix": matrix,
+        "n": int(len(predictions)),
+    }
+
+
+def evaluate(
+    model: torch.nn.Module, dataset: EncodedPairs, collate: Callable, batch_size: int = 128,
+    precision: str = "fp32",
+) -> dict[str, object]:
+    """``report`` of the model's predictions on ``dataset``."""
+    return report(dataset.labels, predict(model, dataset, collate, batch_size, precision))
+
+
+def predict_pair(model, tokenizer, premise: str, hypothesis: str,
+                 max_length: int = 128) -> dict[str, float]:
+    """Label probabilities for one pair (what the playground widget shows)."""
+    from mnli_lesson.encoding import forward_inputs
+
+    encoded = tokenizer(premise, hypothesis, truncation=True, max_length=max_length,
+                        return_tensors="pt")
+    accepted = forward_inputs(model)
+    device = next(model.parameters()).device
+    batch = {k: v.to(device) for k, v in encoded.items() if k in accepted}
+    was_training = model.training
+    model.eval()
+    with torch.inference_mode():
+        probs = torch.softmax(model(**batch).logits.float(), dim=-1)[0].tolist()
+    model.train(was_training)
+    return {model.config.id2label[i]: p for i, p in enumerate(probs)}
