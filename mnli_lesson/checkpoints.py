@@ -21,7 +21,7 @@ OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
     "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
 )
-_TINY_VERSION = 1  # bump when the tiny recipe changes, so stale copies are rebuilt
+_TINY_VERSION = 2  # bump when the tiny recipe changes, so stale copies are rebuilt
 
 
 def _hub_host() -> str:
@@ -147,7 +147,9 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
     from mnli_lesson.models import quiet
 
     with quiet():
-        model.save_pretrained(staging)
+        # Only the encoder, as a real pre-trained checkpoint ships: the classification head is
+        # then new and seeded by build_model, exactly as with distilbert-base-uncased.
+        model.distilbert.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
     try:
         os.replace(staging, folder)

@@ -169,7 +169,7 @@ def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
     for column in COLUMNS:
         if column not in df.columns:
             close = difflib.get_close_matches(column, df.columns, n=1, cutoff=0.6)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            hint = f" ({close[0]!r} looks misspelt: rename it to {column!r})" if close else ""
             raise LessonError(
                 f"{path.name} has no {column!r} column{hint}; found {', '.join(df.columns)}; "
                 f"an MNLI CSV needs premise, hypothesis, label"

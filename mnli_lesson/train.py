@@ -172,13 +172,15 @@ def train(
     checkpoint_dir: str | os.PathLike | None = None,
     checkpoint_every: int = 0,
     evaluate_before: bool = True,
+    evaluate_each_epoch: bool = True,
     progress: bool = True,
     desc: str = "train",
 ) -> TrainResult:
     """Fine-tune ``model`` on ``train_set``; score ``eval_sets`` before training and after each
     epoch. Ctrl-C stops cleanly and returns what was recorded so far.
 
-    With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every`` steps and at
+    ``evaluate_each_epoch=False`` scores only after the last epoch (for sweeps with many short
+    epochs). With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every`` steps and at
     the end of each epoch, and an existing one there is resumed from: the finished run's loss
     history equals an uninterrupted run's with the same seed.
     """
@@ -274,7 +276,8 @@ def train(
             losses = [h["loss"] for h in result.history if epoch < h["epoch"] <= epoch + 1]
             record = {"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1),
                       "epoch_time_s": seconds}
-            record.update(scores(epoch + 1))
+            if evaluate_each_epoch or epoch + 1 == epochs:
+                record.update(scores(epoch + 1))
             result.epochs.append(record)
             checkpoint()
     except KeyboardInterrupt:
