@@ -60,6 +60,9 @@ def check_checkpoint_folder(folder: Path) -> None:
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     )
 
+    if not model_type:
+        raise LessonError(f"{config_file} names no model_type, so it is not a transformers "
+                          "model config: use a BERT-family checkpoint such as DistilBERT")
     if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
         raise LessonError(
             f"model folder {folder} holds a {model_type!r} model, which has no sequence "
@@ -68,6 +71,26 @@ def check_checkpoint_folder(folder: Path) -> None:
     weights = ("model.safetensors", "pytorch_model.bin", "model.safetensors.index.json")
     if not any((folder / w).is_file() for w in weights):
         raise LessonError(f"model folder {folder} has no weights file (model.safetensors)")
+    if (folder / "model.safetensors").is_file():
+        from safetensors import safe_open
+
+        try:  # reads only the header: cheap, and catches a cut-off download
+            with safe_open(str(folder / "model.safetensors"), framework="pt"):
+                pass
+        except Exception:  # SafetensorError, OSError: the user needs one remedy
+            raise LessonError(
+                f"{folder / 'model.safetensors'} is damaged (not a readable safetensors file): "
+                "copy or download the checkpoint again"
+            ) from None
+    # Without these, transformers quietly builds an empty tokenizer that maps every word to
+    # [UNK], and training runs on nothing.
+    vocab = ("tokenizer.json", "vocab.txt", "vocab.json", "spiece.model", "tokenizer.model",
+             "sentencepiece.bpe.model")
+    if not any((folder / v).is_file() for v in vocab):
+        raise LessonError(
+            f"model folder {folder} has no tokenizer files (tokenizer.json or vocab.txt): "
+            "save the tokenizer there too (tokenizer.save_pretrained(folder))"
+        )
 
 
 def resolve_checkpoint(name: str) -> str:

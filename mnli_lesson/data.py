@@ -106,7 +106,8 @@ def download_kaggle(timeout: float = 3.0) -> Path:
     except Exception as err:  # kagglehub raises many types; the user needs one remedy
         if cached is not None:
             return cached
-        raise LessonError(f"Kaggle download failed ({type(err).__name__}): {OFFLINE_REMEDY}") from None
+        raise LessonError(
+            f"Kaggle download failed ({type(err).__name__}): {OFFLINE_REMEDY}") from None
 
 
 def resolve_data_dir(source: str | os.PathLike) -> Path:
@@ -137,10 +138,22 @@ def _label_id(value: object) -> int | None:
             value = float(text)
         except ValueError:
             return None
-    if isinstance(value, (int, float, np.integer, np.floating)) and not isinstance(value, bool):
-        if math.isfinite(value) and float(value).is_integer() and int(value) in (-1, 0, 1, 2):
-            return int(value)
+    is_number = isinstance(value, (int, float, np.integer, np.floating))
+    if (is_number and not isinstance(value, bool) and math.isfinite(value)
+            and float(value).is_integer() and int(value) in (-1, 0, 1, 2)):
+        return int(value)
     return None
+
+
+def _first_bad_byte(path: Path) -> str:
+    """Where the first non-UTF-8 byte is (pandas reports an offset within a buffer)."""
+    raw = path.read_bytes()
+    try:
+        raw.decode("utf-8")
+    except UnicodeDecodeError as err:
+        line = raw.count(b"\n", 0, err.start) + 1
+        return f"line {line}, byte {err.start}"
+    return "undecodable bytes"
 
 
 def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -154,9 +167,9 @@ def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
         raise LessonError(f"{path.name} is missing from {path.parent}: {OFFLINE_REMEDY}")
     try:
         df = pd.read_csv(path, keep_default_na=False, dtype=str, encoding="utf-8")
-    except UnicodeDecodeError as err:
+    except UnicodeDecodeError:
         raise LessonError(
-            f"{path} is not UTF-8 text (byte {err.start}): re-save it as UTF-8 CSV"
+            f"{path} is not UTF-8 text ({_first_bad_byte(path)}): re-save it as UTF-8 CSV"
         ) from None
     except pd.errors.EmptyDataError:
         raise LessonError(f"{path} is empty: download it again") from None
@@ -220,7 +233,12 @@ def load_mnli(source: str | os.PathLike = "sample") -> MnliData:
     for split in SPLITS:
         splits[split], dropped[split] = read_split(folder / f"{split}.csv")
         if splits[split].empty:
-            raise LessonError(f"{folder / (split + '.csv')} has no labelled pairs left after cleaning")
+            counts = dropped[split]
+            raise LessonError(
+                f"{folder / (split + '.csv')} has no labelled pairs ({counts['empty_pair']} with "
+                f"an empty side, {counts['no_gold_label']} labelled -1): it needs rows of "
+                "premise, hypothesis, label 0/1/2; download it again"
+            )
     return MnliData(splits=splits, source=str(source), dropped=dropped)
 
 
@@ -244,7 +262,8 @@ def stratified_subset(df: pd.DataFrame, n: int | None, seed: int = 42) -> pd.Dat
         raise LessonError(f"a subset needs at least 1 pair, got {n}")
     if n > len(df):
         raise LessonError(
-            f"asked for {n} pairs but the data has only {len(df)}: lower the size or use None for all"
+            f"asked for {n} pairs but the data has only {len(df)}: ask for at most {len(df)}, "
+            "or for all of them ('all' / None)"
         )
     rng = np.random.default_rng(seed)
     shares = df["label"].value_counts(normalize=True).sort_index()

@@ -27,7 +27,8 @@ def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
 
 def forward_inputs(model: torch.nn.Module) -> set[str]:
     """Names the model's ``forward`` accepts (DistilBERT has no ``token_type_ids``, BERT has)."""
-    return set(inspect.signature(model.forward).parameters)
+    params = inspect.signature(model.forward).parameters.values()
+    return {p.name for p in params if p.kind not in (p.VAR_KEYWORD, p.VAR_POSITIONAL)}
 
 
 class EncodedPairs(Dataset):

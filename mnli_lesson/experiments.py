@@ -168,6 +168,9 @@ def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: boo
     weights_file = folder / f"{stem}.safetensors" if folder else None
     if result_file is not None and result_file.is_file():
         results = read_json(result_file)
+        if not isinstance(results, dict) or not {"label", "history", "final"} <= set(results):
+            raise LessonError(f"{result_file} is not a finished run's results: delete it and "
+                              "run again")
         model = None
         if keep_model and weights_file.is_file():
             model = build_for(cfg, spec)
@@ -208,6 +211,19 @@ def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: boo
     return results, model
 
 
+def check_sizes(specs: Iterable[RunSpec], prepared: Prepared) -> None:
+    """Refuse a training size larger than the data before any run starts, not midway."""
+    have = len(prepared.data.train)
+    for spec in specs:
+        size = spec.train_size if spec.train_size else prepared.cfg.train_size
+        if size is not None and size > have:
+            setting = "sweep_sizes" if spec.train_size else "train_size"
+            raise LessonError(
+                f"{setting} asks for {size} training pairs but {prepared.data.source} has only "
+                f"{have}: use at most {have} (train_size may also be 'all')"
+            )
+
+
 def compare(
     name: str,
     cfg: LessonConfig,
@@ -224,6 +240,7 @@ def compare(
         wanted = set(only)
         specs = tuple(s for s in specs if s.slug in wanted)
     prepared = prepared or prepare(cfg)
+    check_sizes(specs, prepared)
     folder = Path(out_dir if out_dir is not None else cfg.out_dir) / name
     comparison = Comparison(name=name, profile=cfg.profile, model=cfg.model, data=cfg.data)
     for spec in specs:
@@ -266,7 +283,7 @@ class Comparison:
         import pandas as pd
 
         rows = []
-        for slug, r in self.runs.items():
+        for r in self.runs.values():
             rows.append({
                 "run": r["label"],
                 "train pairs": r["train_size"],

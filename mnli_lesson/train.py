@@ -67,7 +67,8 @@ def cpu_has_fast_bf16() -> bool:
 def pick_device(requested: str) -> torch.device:
     """``auto`` -> cuda when present; asking for cuda without one is an error, not a fallback."""
     if requested == "cuda" and not torch.cuda.is_available():
-        raise LessonError("device 'cuda' was asked for but no GPU is visible: use device=auto or cpu")
+        raise LessonError(
+            "device 'cuda' was asked for but no GPU is visible: use device=auto or cpu")
     if requested == "auto":
         return torch.device("cuda" if torch.cuda.is_available() else "cpu")
     return torch.device(requested)
@@ -136,8 +137,8 @@ def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict) -> N
     _atomic_write(folder / f"state-{step}.pt", lambda p: torch.save(payload, p))
     _atomic_write(folder / "latest.json",
                   lambda p: p.write_text(json.dumps({"step": step}), encoding="utf-8"))
-    for old in folder.glob("*-*.*"):  # keep only the newest pair
-        if old.stem.split("-")[-1] != str(step):
+    for old in [*folder.glob("model-*.safetensors"), *folder.glob("state-*.pt")]:
+        if old.stem.split("-")[-1] != str(step):  # keep only the newest pair
             old.unlink(missing_ok=True)
 
 
@@ -180,9 +181,9 @@ def train(
     epoch. Ctrl-C stops cleanly and returns what was recorded so far.
 
     ``evaluate_each_epoch=False`` scores only after the last epoch (for sweeps with many short
-    epochs). With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every`` steps and at
-    the end of each epoch, and an existing one there is resumed from: the finished run's loss
-    history equals an uninterrupted run's with the same seed.
+    epochs). With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every``
+    steps and at the end of each epoch, and an existing one there is resumed from: the
+    finished run's loss history equals an uninterrupted run's with the same seed.
     """
     epochs = cfg.epochs if epochs is None else epochs
     if len(train_set) == 0:
@@ -199,8 +200,11 @@ def train(
         torch.backends.cudnn.allow_tf32 = True
     collate = make_collator(tokenizer, pad_to_multiple_of=8 if device.type == "cuda" else None)
     sampler = LengthGroupedBatchSampler(train_set.lengths, cfg.batch_size, seed=cfg.seed)
+    # Its own generator: creating an iterator must not draw from the global RNG, or dropout
+    # masks after a resume would differ from an uninterrupted run's.
     loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
-                        pin_memory=device.type == "cuda")
+                        pin_memory=device.type == "cuda",
+                        generator=torch.Generator().manual_seed(cfg.seed))
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * epochs
@@ -248,10 +252,12 @@ def train(
     pending: list = []
     try:
         for epoch in range(step // steps_per_epoch, epochs):
-            sampler.set_epoch(epoch)  # a new, seeded batch order each epoch
             done_in_epoch = step - epoch * steps_per_epoch
             batches = accelerator.skip_first_batches(loader, done_in_epoch) \
                 if done_in_epoch else loader
+            # A new, seeded batch order each epoch. Set it on the prepared loader: Accelerate
+            # passes its own epoch counter down to the sampler when iteration starts.
+            batches.set_epoch(epoch)
             started = time.perf_counter()
             for batch in batches:
                 with autocast_for(accelerator.device, precision):
@@ -297,7 +303,7 @@ def _flush(pending: list, history: list[dict], steps_per_epoch: int, bar) -> Non
     if not pending:
         return
     values = torch.stack([loss for _, loss, _ in pending]).float().cpu().tolist()
-    for (step, _, lr), loss in zip(pending, values):
+    for (step, _, lr), loss in zip(pending, values, strict=True):
         history.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss, "lr": lr})
     bar.update(len(pending))
     bar.set_postfix(loss=f"{values[-1]:.3f}")

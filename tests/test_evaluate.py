@@ -104,15 +104,39 @@ def test_predict_rows_are_probabilities(tiny):
     assert (probs >= 0).all()
 
 
+class LengthModel(torch.nn.Module):
+    """Logits that depend on each pair's length and first word, so rows are tellable apart."""
+
+    def __init__(self):
+        super().__init__()
+        self.config = type("Config", (), {"num_labels": 3})()
+        self.scale = torch.nn.Parameter(torch.tensor(1.0))
+
+    def forward(self, input_ids, attention_mask):
+        length = attention_mask.sum(dim=1).float()
+        logits = torch.stack([length / 10, input_ids[:, 1].float() / 100,
+                              torch.zeros_like(length)], dim=1) * self.scale
+        return type("Output", (), {"logits": logits})()
+
+
 def test_predict_keeps_dataset_order(tiny):
-    model, tokenizer, pairs, data = tiny
-    probs = predict(model, data, make_collator(tokenizer), batch_size=8)
+    _, tokenizer, _, data = tiny
     # batches are length-sorted inside predict; rows must come back in place
     assert not np.array_equal(np.argsort(-data.lengths, kind="stable"), np.arange(len(data)))
+    probs = predict(LengthModel(), data, make_collator(tokenizer), batch_size=5)
+    for i in range(len(data)):
+        ids = data[i]["input_ids"]
+        logits = torch.tensor([len(ids) / 10, ids[1] / 100, 0.0])
+        assert np.allclose(probs[i], torch.softmax(logits, 0).numpy(), atol=1e-6), i
+
+
+def test_predict_agrees_with_predict_pair(tiny):
+    model, tokenizer, pairs, data = tiny
+    probs = predict(model, data, make_collator(tokenizer), batch_size=8)
     for i in (0, 7, 20, 35):
         row = pairs.iloc[i]
         one = predict_pair(model, tokenizer, row.premise, row.hypothesis, max_length=64)
-        assert np.allclose(probs[i], [one[name] for name in LABELS], atol=1e-5), i
+        assert np.allclose(probs[i], [one[name] for name in LABELS], atol=1e-6), i
 
 
 def test_predict_restores_training_mode(tiny):
