@@ -23,6 +23,26 @@ NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "data-efficiency")
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
+class _Parser(argparse.ArgumentParser):
+    """Usage mistakes print one line, like every other error, instead of the usage block."""
+
+    def error(self, message: str):
+        self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
+
+
+def _out_folder(cfg) -> Path:
+    """The output folder, created now: a bad --out fails before any training, not after."""
+    out = Path(cfg.out_dir).expanduser()
+    if out.exists() and not out.is_dir():
+        raise LessonError(f"output folder {out} is a file: choose another folder with --out")
+    try:
+        out.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise LessonError(f"cannot create output folder {out} ({err.strerror}): "
+                          "choose another folder with --out") from None
+    return out
+
+
 def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--profile", help="tiny, cpu, gpu, full or auto (default: auto)")
     parser.add_argument("--data", help="sample, kaggle, or a folder with the three CSVs")
@@ -78,20 +98,23 @@ def cmd_config(args: argparse.Namespace) -> int:
 
 def cmd_compare(args: argparse.Namespace) -> int:
     from mnli_lesson.config import describe
+
+    cfg = _resolve(args)  # a bad setting fails here, before torch is imported
+    _out_folder(cfg)
     from mnli_lesson.experiments import compare
 
-    cfg = _resolve(args)
     print(describe(cfg), end="\n\n")
     comparison = compare(args.name, cfg, progress=not args.no_progress)
+    if any(r.get("interrupted") for r in comparison.runs.values()):
+        # The stopped run has no final scores to plot; finished runs are already on disk.
+        print("interrupted: run the same command again to resume", file=sys.stderr)
+        return 130
     folder = Path(cfg.out_dir) / args.name
     summary = comparison.save(folder / "summary.json")
     for path in write_figures(comparison, folder):
         print(f"figure: {path}")
     print(comparison.table().to_string())
     print(f"results: {summary}")
-    if any(r.get("interrupted") for r in comparison.runs.values()):
-        print("interrupted: run the same command again to resume", file=sys.stderr)
-        return 130
     return 0
 
 
@@ -133,7 +156,7 @@ def cmd_lesson(args: argparse.Namespace) -> int:
     from nbclient import NotebookClient
 
     cfg = _resolve(args)  # fail early, before any notebook starts, on a bad setting
-    out = Path(cfg.out_dir).resolve()
+    out = _out_folder(cfg).resolve()
     os.environ["MNLI_LESSON_PROFILE"] = cfg.profile
     os.environ["MNLI_LESSON_OUT_DIR"] = str(out)
     for key in ("data", "model"):
@@ -157,7 +180,7 @@ def cmd_lesson(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="mnli-lesson", description=__doc__.split("\n")[0])
+    parser = _Parser(prog="mnli-lesson", description=__doc__.split("\n")[0])
     sub = parser.add_subparsers(dest="command", required=True)
     p = sub.add_parser("config", help="print the resolved configuration")
     _config_args(p)
@@ -174,7 +197,10 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def main(argv: list[str] | None = None) -> int:
-    args = build_parser().parse_args(argv)
+    try:
+        args = build_parser().parse_args(argv)
+    except SystemExit as stop:  # --help (0) or a usage error (2, already printed)
+        return stop.code if isinstance(stop.code, int) else 2
     try:
         return args.func(args)
     except LessonError as err:

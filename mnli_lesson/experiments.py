@@ -106,10 +106,27 @@ class Prepared:
         return encode_pairs(self.tokenizer, subset, self.cfg.max_length)
 
 
+def check_max_length(cfg: LessonConfig) -> None:
+    """Refuse a max_length longer than the model has position embeddings for (it would fail
+    with a shape error at the first long pair, mid-training)."""
+    from transformers import AutoConfig
+
+    from mnli_lesson.checkpoints import resolve_checkpoint
+
+    try:
+        limit = AutoConfig.from_pretrained(resolve_checkpoint(cfg.model)).max_position_embeddings
+    except (OSError, ValueError, AttributeError):  # unknown: let the model itself decide
+        return
+    if isinstance(limit, int) and cfg.max_length > limit:
+        raise LessonError(f"max_length {cfg.max_length} is more than {cfg.model!r} can read "
+                          f"({limit} tokens): use --max-length {limit} or less")
+
+
 def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
     """Load the data and tokenizer and encode the validation subsets once."""
     data = data if data is not None else load_mnli(cfg.data)
     tokenizer = load_tokenizer(cfg.model)
+    check_max_length(cfg)
     eval_sets = {}
     for split in EVAL_SPLITS:
         frame = data.splits[split]

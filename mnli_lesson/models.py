@@ -58,7 +58,7 @@ def _load(source: str, init: Init, labels: dict, extra: dict, model: str) -> Pre
         else:
             config = AutoConfig.from_pretrained(source, **labels)
             net = AutoModelForSequenceClassification.from_config(config, **extra)
-    except (OSError, ValueError) as err:
+    except (OSError, ValueError, AttributeError, KeyError, TypeError) as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise LessonError(f"could not load model {model!r}: {first}") from None
     return net

@@ -147,9 +147,14 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict | None:
     pointer = folder / "latest.json"
     if not pointer.is_file():
         return None
-    step = json.loads(pointer.read_text(encoding="utf-8"))["step"]
-    load_model(model, str(folder / f"model-{step}.safetensors"))
-    state = torch.load(folder / f"state-{step}.pt", weights_only=True)  # no pickled code
+    try:
+        step = json.loads(pointer.read_text(encoding="utf-8"))["step"]
+        load_model(model, str(folder / f"model-{step}.safetensors"))
+        state = torch.load(folder / f"state-{step}.pt", weights_only=True)  # no pickled code
+    except Exception as err:  # damaged, foreign or unsafe files: never trust them
+        raise LessonError(
+            f"checkpoint in {folder} cannot be loaded ({type(err).__name__}): delete that "
+            "folder to start the run afresh") from None
     optimizer.load_state_dict(state.pop("optimizer"))
     scheduler.load_state_dict(state.pop("scheduler"))
     torch.set_rng_state(state.pop("rng_cpu"))
@@ -257,7 +262,9 @@ def train(
                 if done_in_epoch else loader
             # A new, seeded batch order each epoch. Set it on the prepared loader: Accelerate
             # passes its own epoch counter down to the sampler when iteration starts.
+            # (The sampler too: after a resume the skipping wrapper does not pass it down.)
             batches.set_epoch(epoch)
+            sampler.set_epoch(epoch)
             started = time.perf_counter()
             for batch in batches:
                 with autocast_for(accelerator.device, precision):

@@ -1,0 +1,556 @@
+"""End to end through the CLI: every mistake a user can make prints one line and exits 2.
+
+Each case runs ``mnli_lesson.cli.main`` in-process on the ``tiny`` profile with a temporary
+``--out``; a few run ``python -m mnli_lesson`` as a subprocess to prove that no traceback
+reaches the terminal. The network is never used: where the Hub or Kaggle would be asked,
+the test makes them unreachable (name lookup fails, or connections hang) and times the
+failure. Ctrl-C between and inside runs exits 130, and running the command again resumes.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import shutil
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import pytest
+import torch
+
+import mnli_lesson.train as train_module
+from mnli_lesson import experiments
+from mnli_lesson.checkpoints import build_tiny_checkpoint
+from mnli_lesson.cli import main
+from mnli_lesson.data import reachable, sample_dir
+
+COMPARISON = "pretrained-vs-scratch"
+SAMPLE_TRAIN_PAIRS = 216
+# Runs that really train use 48 pairs (3 steps of 16 per epoch) and score 12 per split.
+SMALL = ("--train-size", "48", "--eval-size", "12")
+HAS_GPU = torch.cuda.is_available()
+
+
+def compare_argv(out: Path, *extra: str, name: str = COMPARISON,
+                 profile: str = "tiny") -> list[str]:
+    return ["compare", name, "--profile", profile, "--out", str(out), "--no-progress", *extra]
+
+
+def one_error_line(err: str) -> str:
+    """The contract: exactly one line on stderr, starting with ``error:``, no traceback."""
+    assert "Traceback" not in err, err
+    lines = err.splitlines()
+    assert len(lines) == 1, f"expected one line on stderr, got {len(lines)}:\n{err}"
+    assert lines[0].startswith("error: "), err
+    return lines[0]
+
+
+@pytest.fixture(autouse=True)
+def _no_lesson_settings(clean_env):
+    """No MNLI_LESSON_* settings leak in from the session (conftest sets some)."""
+    return clean_env
+
+
+@pytest.fixture(autouse=True, scope="module")
+def _one_thread():
+    """The tiny model's matrices are too small to split: on a busy 2-core machine one thread
+    trains several times faster than two (which then mostly wait for each other)."""
+    threads = torch.get_num_threads()
+    torch.set_num_threads(1)
+    yield
+    torch.set_num_threads(threads)
+
+
+@pytest.fixture(scope="session")
+def tiny_model() -> Path:
+    return build_tiny_checkpoint()
+
+
+def sample_copy(folder: Path) -> Path:
+    folder.mkdir(parents=True, exist_ok=True)
+    for csv in sample_dir().glob("*.csv"):
+        shutil.copy(csv, folder / csv.name)
+    return folder
+
+
+def edit(path: Path, change) -> None:
+    path.write_bytes(change(path.read_bytes()))
+
+
+def model_copy(tiny_model: Path, folder: Path) -> Path:
+    shutil.copytree(tiny_model, folder)
+    return folder
+
+
+# --------------------------------------------------------------------------- bad input cases
+# Each builds what it needs under tmp_path and returns the extra CLI arguments.
+
+
+def _missing_folder(tmp, m, tiny):
+    return ["--data", str(tmp / "no-such-folder")]
+
+
+def _lacks_a_split(tmp, m, tiny):
+    data = sample_copy(tmp / "data")
+    (data / "validation_mismatched.csv").unlink()
+    return ["--data", str(data)]
+
+
+def _a_file_not_a_folder(tmp, m, tiny):
+    return ["--data", str(sample_dir() / "train.csv")]
+
+
+def _env_data_is_a_file(tmp, m, tiny):
+    m.setenv("MNLI_LESSON_DATA", str(sample_dir() / "train.csv"))
+    return []
+
+
+def _header(old: bytes, new: bytes):
+    def change(data: Path):
+        edit(data / "train.csv", lambda b: b.replace(old, new, 1))
+    return change
+
+
+def _corrupt(change):
+    def case(tmp, m, tiny):
+        data = sample_copy(tmp / "data")
+        change(data)
+        return ["--data", str(data)]
+    return case
+
+
+def _truncate_inside_a_quote(data: Path):
+    def cut(b: bytes) -> bytes:
+        return b[: b.index(b'\n"', len(b) // 2) + 12]
+    edit(data / "train.csv", cut)
+
+
+def _truncate_after_last_comma(data: Path):
+    edit(data / "train.csv", lambda b: b[: b.rstrip().rindex(b",") + 1])
+
+
+def _model_missing(tmp, m, tiny):
+    return ["--model", str(tmp / "no-such-model")]
+
+
+def _model_is_a_data_folder(tmp, m, tiny):
+    return ["--model", str(sample_copy(tmp / "data"))]
+
+
+def _model_without_a_classifier(tmp, m, tiny):
+    folder = model_copy(tiny, tmp / "model")
+    (folder / "config.json").write_text(json.dumps({"model_type": "vit"}), encoding="utf-8")
+    return ["--model", str(folder)]
+
+
+def _model_damaged_weights(tmp, m, tiny):
+    folder = model_copy(tiny, tmp / "model")
+    edit(folder / "model.safetensors", lambda b: b[:5])
+    return ["--model", str(folder)]
+
+
+def _model_without_tokenizer(tmp, m, tiny):
+    folder = model_copy(tiny, tmp / "model")
+    for path in folder.iterdir():
+        if path.name not in ("config.json", "model.safetensors"):
+            path.unlink()
+    return ["--model", str(folder)]
+
+
+def _args(*extra):
+    return lambda tmp, m, tiny: list(extra)
+
+
+def _env(key, value):
+    def case(tmp, m, tiny):
+        m.setenv(key, value)
+        return []
+    return case
+
+
+def _out_is_a_file(tmp, m, tiny):
+    (tmp / "a-file").write_text("x", encoding="utf-8")
+    return ["--out", str(tmp / "a-file")]  # argparse: the last --out wins
+
+
+GPU_ONLY = pytest.mark.skipif(HAS_GPU, reason="a GPU is present, so this is not a mistake")
+
+
+BAD_INPUT = [
+    # data folder
+    pytest.param(_missing_folder, ["does not exist", "MNLI_LESSON_DATA"], id="data-missing"),
+    pytest.param(_lacks_a_split, ["lacks validation_mismatched.csv"], id="data-lacks-split"),
+    pytest.param(_a_file_not_a_folder, ["is a file, not a folder"], id="data-is-a-file"),
+    pytest.param(_env_data_is_a_file, ["is a file, not a folder", "MNLI_LESSON_DATA"],
+                 id="env-data-is-a-file"),
+    # CSV contents
+    pytest.param(_corrupt(_header(b"premise,hypothesis,label", b"premise,label")),
+                 ["no 'hypothesis' column", "premise, hypothesis, label"], id="csv-missing-column"),
+    pytest.param(_corrupt(_header(b"premise,hypothesis,label", b"premise,hypothsis,label")),
+                 ["'hypothsis' looks misspelt", "rename it to 'hypothesis'"],
+                 id="csv-misspelt-column"),
+    pytest.param(_corrupt(_header(b",2\r\n", b",5\r\n")),
+                 ["line 2: label '5' is not an MNLI label", "0/1/2"], id="csv-label-5"),
+    pytest.param(_corrupt(_header(b",2\r\n", b",contradicton\r\n")),
+                 ["'contradicton' is not an MNLI label", "entailment/neutral/contradiction"],
+                 id="csv-label-misspelt"),
+    pytest.param(_corrupt(_header(b"champion", b"champi\xf3n")),
+                 ["not UTF-8 text (line 2", "re-save it as UTF-8"], id="csv-not-utf8"),
+    pytest.param(_corrupt(_truncate_inside_a_quote), ["truncated", "download it again"],
+                 id="csv-truncated-in-a-quote"),
+    pytest.param(_corrupt(_truncate_after_last_comma), ["looks truncated", "download it again"],
+                 id="csv-truncated-after-comma"),
+    pytest.param(_corrupt(lambda d: (d / "validation_matched.csv").write_bytes(b"")),
+                 ["validation_matched.csv is empty"], id="csv-empty"),
+    pytest.param(_corrupt(lambda d: (d / "train.csv").write_bytes(b"premise,hypothesis,label\n")),
+                 ["has no labelled pairs", "premise, hypothesis, label"], id="csv-header-only"),
+    # model folder
+    pytest.param(_model_missing, ["model folder", "does not exist", "MNLI_LESSON_MODEL"],
+                 id="model-missing"),
+    pytest.param(_model_is_a_data_folder, ["no config.json"], id="model-not-a-checkpoint"),
+    pytest.param(_model_without_a_classifier, ["'vit' model", "no sequence classification head"],
+                 id="model-no-classification-head"),
+    pytest.param(_model_damaged_weights, ["model.safetensors is damaged"], id="model-damaged"),
+    pytest.param(_model_without_tokenizer, ["no tokenizer files"], id="model-no-tokenizer"),
+    # settings
+    pytest.param(_args("--profile", "huge"), ["unknown profile 'huge'", "tiny"], id="profile"),
+    pytest.param(_args("--epochs", "0"), ["epochs must be a positive number"], id="epochs-0"),
+    pytest.param(_args("--batch-size", "-4"), ["batch_size must be a positive number"],
+                 id="batch-size-negative"),
+    pytest.param(_args("--lr", "0"), ["lr must be a positive number"], id="lr-0"),
+    pytest.param(_args("--lr=-1e-3"), ["lr must be a positive number"], id="lr-negative"),
+    pytest.param(_args("--lr", "nan"), ["lr must be a positive number, got nan"], id="lr-nan"),
+    pytest.param(_args("--train-size", "0"), ["train_size must be a positive number"],
+                 id="train-size-0"),
+    pytest.param(_args("--eval-size", "-1"), ["eval_size must be a positive number"],
+                 id="eval-size-negative"),
+    pytest.param(_args("--max-length", "4"), ["max_length must be at least 8"], id="max-length"),
+    pytest.param(_args("--max-length", "512"), ["max_length 512 is more than 'tiny' can read",
+                                                "--max-length 128"], id="max-length-too-long"),
+    pytest.param(_args("--seed", "-1"), ["seed must be a whole number"], id="seed-negative"),
+    pytest.param(_args("--train-size", "999999"),
+                 ["train_size asks for 999999", f"has only {SAMPLE_TRAIN_PAIRS}"],
+                 id="train-size-larger-than-data"),
+    pytest.param(_env("MNLI_LESSON_EPOCHS", "three"), ["MNLI_LESSON_EPOCHS='three'"],
+                 id="env-epochs-three"),
+    pytest.param(_env("MNLI_LESSON_EPOCH", "3"), ["unknown setting MNLI_LESSON_EPOCH"],
+                 id="env-typo"),
+    pytest.param(_args("--lr", "abc"), ["invalid float value: 'abc'", "--help"], id="lr-abc"),
+    pytest.param(_args("--train-size", "lots"), ["'lots' is not a whole number or 'all'"],
+                 id="train-size-words"),
+    pytest.param(_args("--sweep-sizes", "a,b"), ["--sweep-sizes 'a,b'"], id="sweep-sizes-words"),
+    pytest.param(_out_is_a_file, ["is a file", "--out"], id="out-is-a-file"),
+    # hardware
+    pytest.param(_args("--device", "cuda"), ["no GPU", "cpu"], id="cuda-without-gpu",
+                 marks=GPU_ONLY),
+    pytest.param(_args("--precision", "fp16"), ["fp16 needs a GPU"], id="fp16-on-cpu",
+                 marks=GPU_ONLY),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), BAD_INPUT)
+def test_bad_input_prints_one_line_and_exits_2(case, expected, tmp_path, monkeypatch,
+                                               tiny_model, capsys):
+    out = tmp_path / "out"
+    extra = case(tmp_path, monkeypatch, tiny_model)
+    rc = main(compare_argv(out, *extra))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    for text in expected:
+        assert text in line
+    assert not list(out.rglob("*.json")), "a failed run must not leave results behind"
+
+
+def test_sweep_size_larger_than_the_data_fails_before_training(tmp_path, monkeypatch, capsys):
+    trained = []
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: trained.append(k) or 1 / 0)
+    rc = main(compare_argv(tmp_path, "--sweep-sizes", "36,5000", name="data-efficiency"))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2 and "sweep_sizes asks for 5000" in line
+    assert not trained, "the too-large size must be refused before the small ones train"
+
+
+def test_unknown_comparison_is_one_line(tmp_path, capsys):
+    rc = main(compare_argv(tmp_path, name="bigger-vs-smaller"))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2 and "invalid choice: 'bigger-vs-smaller'" in line
+
+
+def test_help_still_works(capsys):
+    assert main(["compare", "--help"]) == 0
+    assert "--train-size" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- as a subprocess
+
+
+def run_module(*args: str, env: dict[str, str] | None = None,
+               timeout: float = 300) -> subprocess.CompletedProcess:
+    """``python -m mnli_lesson ARGS`` with no MNLI_LESSON_* settings and an offline Hub."""
+    base = {k: v for k, v in os.environ.items() if not k.startswith("MNLI_LESSON_")}
+    base.update(HF_HUB_OFFLINE="1", **(env or {}))
+    return subprocess.run([sys.executable, "-m", "mnli_lesson", *args], capture_output=True,
+                          text=True, env=base, timeout=timeout)
+
+
+SUBPROCESS_CASES = [  # argparse, config, and (the slow one: torch is imported) the data
+    pytest.param(_args("--lr", "abc"), ["invalid float value"], id="lr-abc"),
+    pytest.param(_args("--epochs", "0"), ["epochs must be a positive number"], id="epochs-0"),
+    pytest.param(_corrupt(_header(b",2\r\n", b",5\r\n")), ["label '5'"], id="csv-label-5"),
+]
+
+
+@pytest.mark.parametrize(("case", "expected"), SUBPROCESS_CASES)
+def test_subprocess_prints_no_traceback(case, expected, tmp_path, monkeypatch, tiny_model):
+    extra = case(tmp_path, monkeypatch, tiny_model)
+    done = run_module(*compare_argv(tmp_path / "out", *extra))
+    line = one_error_line(done.stderr)
+    assert done.returncode == 2
+    for text in expected:
+        assert text in line
+
+
+# --------------------------------------------------------------------------- no network
+
+
+@pytest.fixture
+def empty_caches(monkeypatch, tmp_path):
+    """Neither the Hub's nor kagglehub's cache holds anything."""
+    from huggingface_hub import constants
+
+    monkeypatch.setenv("HF_HOME", str(tmp_path / "hf"))
+    monkeypatch.setenv("HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setattr(constants, "HF_HUB_CACHE", str(tmp_path / "hf" / "hub"))
+    monkeypatch.setenv("KAGGLEHUB_CACHE", str(tmp_path / "kaggle"))
+    return tmp_path
+
+
+def _dns_fails(*args, **kwargs):
+    raise socket.gaierror(-3, "Temporary failure in name resolution")
+
+
+def _hangs(*args, **kwargs):  # a firewall that drops packets: nothing ever answers
+    time.sleep(60)
+    raise TimeoutError("timed out")
+
+
+SOURCES = {
+    "kaggle": (["--data", "kaggle"], ["Kaggle cannot be reached", "MNLI_LESSON_DATA",
+                                      "MNLI_LESSON_PROFILE=tiny"]),
+    "hub": (["--model", "some-org/some-model"], ["'some-org/some-model'", "MNLI_LESSON_MODEL",
+                                                 "MNLI_LESSON_PROFILE=tiny"]),
+}
+
+
+@pytest.mark.parametrize("hf_offline", ["1", None], ids=["hf-offline", "hf-online"])
+@pytest.mark.parametrize("network", [_dns_fails, _hangs], ids=["no-dns", "hangs"])
+@pytest.mark.parametrize("source", list(SOURCES))
+def test_unreachable_hub_or_kaggle_fails_fast(source, network, hf_offline, empty_caches,
+                                              monkeypatch, capsys):
+    if hf_offline is None:  # (the heavy imports happened when this module was imported)
+        monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    else:
+        monkeypatch.setenv("HF_HUB_OFFLINE", hf_offline)
+    monkeypatch.setattr(socket, "create_connection", network)
+    extra, expected = SOURCES[source]
+    start = time.monotonic()
+    rc = main(compare_argv(empty_caches / "out", *extra))
+    seconds = time.monotonic() - start
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    assert seconds < 5, f"took {seconds:.1f} s"
+    for text in expected:
+        assert text in line
+
+
+DRIVER = """
+import json, sys, time
+import mnli_lesson.experiments  # heavy imports before the clock starts
+from mnli_lesson.cli import main
+for source, extra in (("kaggle", ["--data", "kaggle"]),
+                      ("hub", ["--model", "some-org/some-model"])):
+    start = time.monotonic()
+    rc = main(["compare", "pretrained-vs-scratch", "--profile", "tiny", "--no-progress",
+               "--out", sys.argv[1], *extra])
+    print("RESULT " + json.dumps({"source": source, "rc": rc, "s": time.monotonic() - start}))
+"""
+
+
+def test_really_offline_in_a_fresh_process(tmp_path):
+    """This machine's own network (no monkeypatching), with empty caches from the start and
+    HF_HUB_OFFLINE unset, so the Hub is really asked (the in-process tests cover both)."""
+    if reachable("huggingface.co", timeout=2) or reachable("www.kaggle.com", timeout=2):
+        pytest.skip("this machine is online; the offline path cannot be tried for real")
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MNLI_LESSON_") and k not in ("HF_HUB_OFFLINE", "HF_HUB_CACHE")}
+    env.update(HF_HOME=str(tmp_path / "hf"), KAGGLEHUB_CACHE=str(tmp_path / "kaggle"))
+    done = subprocess.run([sys.executable, "-c", DRIVER, str(tmp_path / "out")],
+                          capture_output=True, text=True, env=env, timeout=300)
+    assert "Traceback" not in done.stderr, done.stderr
+    results = [json.loads(line[7:]) for line in done.stdout.splitlines()
+               if line.startswith("RESULT ")]
+    assert [r["source"] for r in results] == ["kaggle", "hub"], done.stdout + done.stderr
+    lines = done.stderr.splitlines()
+    assert len(lines) == 2 and all(line.startswith("error: ") for line in lines), done.stderr
+    for result, line in zip(results, lines, strict=True):
+        assert result["rc"] == 2
+        assert result["s"] < 5, result
+        for text in SOURCES[result["source"]][1][1:]:
+            assert text in line
+
+
+# --------------------------------------------------------------------------- finished runs
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory) -> Path:
+    """A finished one-epoch comparison, to copy and damage."""
+    out = tmp_path_factory.mktemp("finished")
+    with pytest.MonkeyPatch.context() as m:
+        for key in [k for k in os.environ if k.startswith("MNLI_LESSON_")]:
+            m.delenv(key)
+        assert main(compare_argv(out, "--epochs", "1", *SMALL)) == 0
+    return out
+
+
+def copy_of(finished: Path, tmp_path: Path) -> tuple[Path, dict[str, Path]]:
+    out = tmp_path / "out"
+    shutil.copytree(finished, out)
+    folder = out / COMPARISON
+    files = {slug: next(folder.glob(f"{slug}-*.json")) for slug in ("pretrained", "scratch")}
+    return out, files
+
+
+def test_rerun_of_a_finished_comparison_reloads_it(finished, tmp_path, monkeypatch, capsys):
+    out, files = copy_of(finished, tmp_path)
+    stamps = {slug: path.stat().st_mtime_ns for slug, path in files.items()}
+    monkeypatch.setattr(experiments, "train", lambda *a, **k: pytest.fail("retrained"))
+    assert main(compare_argv(out, "--epochs", "1", *SMALL)) == 0
+    assert capsys.readouterr().err == ""
+    assert {slug: path.stat().st_mtime_ns for slug, path in files.items()} == stamps
+
+
+def test_results_file_truncated_by_hand(finished, tmp_path, capsys):
+    out, files = copy_of(finished, tmp_path)
+    edit(files["pretrained"], lambda b: b[: len(b) // 2])
+    rc = main(compare_argv(out, "--epochs", "1", *SMALL))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    assert files["pretrained"].name in line and "damaged" in line and "delete it" in line
+
+
+def test_results_file_that_is_not_results(finished, tmp_path, capsys):
+    out, files = copy_of(finished, tmp_path)
+    files["scratch"].write_text("{}", encoding="utf-8")
+    rc = main(compare_argv(out, "--epochs", "1", *SMALL))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2 and "not a finished run's results" in line and "delete it" in line
+
+
+# --------------------------------------------------------------------------- Ctrl-C
+
+
+def result_file(out: Path, slug: str) -> Path | None:
+    found = list((out / COMPARISON).glob(f"{slug}-*.json"))
+    assert len(found) <= 1
+    return found[0] if found else None
+
+
+def record_training(monkeypatch) -> list[str]:
+    """Which runs really train (rather than reload), by label."""
+    calls: list[str] = []
+    real = experiments.train
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs["desc"])
+        return real(*args, **kwargs)
+
+    monkeypatch.setattr(experiments, "train", spy)
+    return calls
+
+
+def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeypatch, capsys):
+    out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "1", *SMALL)
+    real_run, started = experiments.run, []
+
+    def second_run_interrupted(spec, *args, **kwargs):
+        started.append(spec.slug)
+        if len(started) == 2:
+            raise KeyboardInterrupt
+        return real_run(spec, *args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(experiments, "run", second_run_interrupted)
+        assert main(argv) == 130
+    err = capsys.readouterr().err
+    assert err.splitlines() == ["interrupted: run the same command again to resume"]
+    first = result_file(out, "pretrained")
+    assert first is not None and result_file(out, "scratch") is None
+    stamp = first.stat().st_mtime_ns
+
+    trained = record_training(monkeypatch)
+    assert main(argv) == 0
+    assert trained == ["from scratch"], "the finished run must be reloaded, not retrained"
+    assert first.stat().st_mtime_ns == stamp
+    assert json.loads(result_file(out, "scratch").read_text())["interrupted"] is False
+
+
+def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+    """Ctrl-C at step 5 of the second run (3 epochs of 3 steps): its epoch-1 checkpoint
+    (step 3) is kept, and the next invocation continues from there."""
+    out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "3", *SMALL)
+    current = {"run": None, "steps": 0}
+    real_train, real_autocast = experiments.train, train_module.autocast_for
+
+    def tracking_train(*args, **kwargs):
+        current.update(run=kwargs["desc"], steps=0)
+        return real_train(*args, **kwargs)
+
+    def interrupting_autocast(*args, **kwargs):  # entered once per training step
+        if current["run"] == "from scratch":
+            current["steps"] += 1
+            if current["steps"] == 5:
+                raise KeyboardInterrupt
+        return real_autocast(*args, **kwargs)
+
+    with monkeypatch.context() as m:
+        m.setattr(experiments, "train", tracking_train)
+        m.setattr(train_module, "autocast_for", interrupting_autocast)
+        assert main(argv) == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted: run the same command again to resume"]
+    first = result_file(out, "pretrained")
+    assert first is not None and result_file(out, "scratch") is None
+    (ckpt,) = (out / COMPARISON).glob("scratch-*.ckpt")
+    assert json.loads((ckpt / "latest.json").read_text()) == {"step": 3}
+    stamp = first.stat().st_mtime_ns
+
+    trained = record_training(monkeypatch)
+    assert main(argv) == 0
+    assert trained == ["from scratch"]
+    assert first.stat().st_mtime_ns == stamp
+    scratch = json.loads(result_file(out, "scratch").read_text())
+    assert scratch["resumed_from_step"] == 3 and not scratch["interrupted"]
+    assert [h["step"] for h in scratch["history"]] == list(range(1, 10))
+    assert not ckpt.exists(), "a finished run's checkpoint is removed"
+
+
+def test_ctrl_c_during_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
+    """A sweep run scores only at its end, so a stopped one has no scores to plot."""
+    calls = {"n": 0}
+    real_autocast = train_module.autocast_for
+
+    def interrupting_autocast(*args, **kwargs):
+        calls["n"] += 1
+        if calls["n"] == 5:
+            raise KeyboardInterrupt
+        return real_autocast(*args, **kwargs)
+
+    monkeypatch.setattr(train_module, "autocast_for", interrupting_autocast)
+    rc = main(compare_argv(tmp_path, "--sweep-sizes", "36", name="data-efficiency"))
+    assert rc == 130
+    assert capsys.readouterr().err.splitlines() == [
+        "interrupted: run the same command again to resume"]
