@@ -85,7 +85,8 @@ def _resolve(args: argparse.Namespace):
         try:
             overrides["sweep_sizes"] = tuple(int(x) for x in args.sweep_sizes.split(","))
         except ValueError:
-            raise LessonError(f"--sweep-sizes {args.sweep_sizes!r}: use numbers like 250,1000")
+            raise LessonError(
+                f"--sweep-sizes {args.sweep_sizes!r}: use numbers like 250,1000") from None
     return resolve_config(args.profile, **overrides)
 
 
@@ -141,7 +142,7 @@ def write_figures(comparison, folder: Path) -> list[Path]:
     paths.append(plots.save_figure(ax2.figure, folder / "accuracy.png"))
     runs = list(comparison.runs.values())
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.2), squeeze=False)
-    for ax3, r in zip(axes[0], runs):
+    for ax3, r in zip(axes[0], runs, strict=True):
         plots.plot_confusion_matrix(r["final"]["validation_matched"]["confusion_matrix"],
                                     title=r["label"], ax=ax3)
     fig.tight_layout()
