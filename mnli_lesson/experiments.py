@@ -176,6 +176,43 @@ def build_for(cfg: LessonConfig, spec: RunSpec) -> torch.nn.Module:
                        attn_implementation=_attention_for(cfg))
 
 
+def _same_run(results: dict, spec: RunSpec, cfg: LessonConfig) -> bool:
+    """Whether a finished run elsewhere trained exactly what ``spec`` asks for."""
+    settings = {k: v for k, v in cfg.to_dict().items() if k != "out_dir"}
+    theirs = {k: v for k, v in results.get("config", {}).items() if k != "out_dir"}
+    size = spec.train_size or cfg.train_size
+    return (theirs == settings and results.get("init") == spec.init
+            and results.get("frozen") == spec.frozen
+            and (size is None or results.get("train_size") == size)
+            and results.get("epochs_planned") == (spec.epochs or cfg.epochs)
+            and not results.get("interrupted")
+            # Evaluating each epoch draws no random numbers, so a run that did is a superset.
+            and (results.get("evaluate_each_epoch", True) or not spec.evaluate_each_epoch))
+
+
+def _adopt_twin(spec: RunSpec, cfg: LessonConfig, folder: Path, stem: str) -> None:
+    """Reuse an identical run finished by another comparison (e.g. notebook 03's full
+    fine-tuning is notebook 04's pre-trained run) instead of training it again."""
+    for candidate in sorted(folder.parent.glob("*/*.json")):
+        if candidate.name == "summary.json" or (candidate.parent == folder
+                                                and candidate.stem == stem):
+            continue
+        try:
+            results = json.loads(candidate.read_text(encoding="utf-8"))
+        except (OSError, ValueError):
+            continue
+        if not isinstance(results, dict) or not _same_run(results, spec, cfg):
+            continue
+        results.update(run=spec.slug, label=spec.label, reused_from=str(candidate))
+        weights = candidate.with_suffix(".safetensors")
+        if weights.is_file():
+            folder.mkdir(parents=True, exist_ok=True)
+            shutil.copyfile(weights, folder / f".{stem}.tmp")
+            os.replace(folder / f".{stem}.tmp", folder / f"{stem}.safetensors")
+        write_json(folder / f"{stem}.json", results)
+        return
+
+
 def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: bool = True,
         keep_model: bool = True) -> tuple[dict, torch.nn.Module | None]:
     """Train one run (or reload it) and return its results dict and, when at hand, the model."""
@@ -183,6 +220,8 @@ def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: boo
     stem = f"{spec.slug}-{fingerprint(cfg, spec)}"
     result_file = folder / f"{stem}.json" if folder else None
     weights_file = folder / f"{stem}.safetensors" if folder else None
+    if result_file is not None and not result_file.is_file():
+        _adopt_twin(spec, cfg, folder, stem)
     if result_file is not None and result_file.is_file():
         results = read_json(result_file)
         if not isinstance(results, dict) or not {"label", "history", "final"} <= set(results):
@@ -213,6 +252,7 @@ def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: boo
         "frozen": spec.frozen,
         "train_size": len(train_set),
         "epochs_planned": spec.epochs or cfg.epochs,
+        "evaluate_each_epoch": spec.evaluate_each_epoch,
         "config": cfg.to_dict(),
         "params": parameter_counts(model),
         "label_names": list(LABELS),
