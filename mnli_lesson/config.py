@@ -19,6 +19,8 @@ PROFILES = ("tiny", "cpu", "gpu", "full")
 PRECISIONS = ("auto", "fp32", "bf16", "fp16")
 DEVICES = ("auto", "cpu", "cuda")
 ENV_PREFIX = "MNLI_LESSON_"
+#: Variables with the prefix that are not configuration fields (they steer the test suite).
+NOT_SETTINGS = frozenset({"MNLI_LESSON_SHARED", "MNLI_LESSON_REQUIRE_REALDATA"})
 
 
 @dataclass
@@ -151,12 +153,12 @@ def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict[str, 
         key = ENV_PREFIX + name.upper()
         if key in environ:
             out[name] = _parse_value(name, environ[key], kind)
-    known = {ENV_PREFIX + n.upper() for n in kinds}
+    known = {ENV_PREFIX + n.upper() for n in kinds} | NOT_SETTINGS
     unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:
         raise LessonError(
             f"unknown setting {unknown[0]}: valid ones are "
-            + ", ".join(sorted(known))
+            + ", ".join(sorted(known - NOT_SETTINGS))
         )
     return out
 

@@ -8,6 +8,7 @@ overwrites a result made with different settings.
 
 from __future__ import annotations
 
+import dataclasses
 import hashlib
 import json
 import math
@@ -29,6 +30,10 @@ from mnli_lesson.models import build_model, parameter_counts
 from mnli_lesson.train import pick_device, train
 
 EVAL_SPLITS = ("validation_matched", "validation_mismatched")
+#: Peak learning rate for a head trained on a frozen encoder (unless the configuration's is
+#: larger). A fresh linear head needs far larger steps than a pre-trained encoder tolerates:
+#: at fine-tuning rates (2e-5..5e-5) it barely moves in a few hundred steps.
+HEAD_ONLY_LR = 1e-3
 CHECKPOINT_EVERY = 50  # steps between mid-run checkpoints: a crash loses at most this much
 
 
@@ -178,8 +183,10 @@ def build_for(cfg: LessonConfig, spec: RunSpec) -> torch.nn.Module:
 
 def _same_run(results: dict, spec: RunSpec, cfg: LessonConfig) -> bool:
     """Whether a finished run elsewhere trained exactly what ``spec`` asks for."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k != "out_dir"}
-    theirs = {k: v for k, v in results.get("config", {}).items() if k != "out_dir"}
+    # Fields that do not change what a single run trains.
+    ignored = {"out_dir", "sweep_sizes", "sweep_min_steps"}
+    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
+    theirs = {k: v for k, v in results.get("config", {}).items() if k not in ignored}
     size = spec.train_size or cfg.train_size
     return (theirs == settings and results.get("init") == spec.init
             and results.get("frozen") == spec.frozen
@@ -213,10 +220,17 @@ def _adopt_twin(spec: RunSpec, cfg: LessonConfig, folder: Path, stem: str) -> No
         return
 
 
+def run_config(cfg: LessonConfig, spec: RunSpec) -> LessonConfig:
+    """The configuration a run trains with: the frozen head gets its own learning rate."""
+    if spec.frozen and cfg.lr < HEAD_ONLY_LR:
+        return dataclasses.replace(cfg, lr=HEAD_ONLY_LR)
+    return cfg
+
+
 def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: bool = True,
         keep_model: bool = True) -> tuple[dict, torch.nn.Module | None]:
     """Train one run (or reload it) and return its results dict and, when at hand, the model."""
-    cfg = prepared.cfg
+    cfg = run_config(prepared.cfg, spec)
     stem = f"{spec.slug}-{fingerprint(cfg, spec)}"
     result_file = folder / f"{stem}.json" if folder else None
     weights_file = folder / f"{stem}.safetensors" if folder else None

@@ -859,6 +859,19 @@ def frozen_explanation(comparison: Comparison) -> str:
         times = [e["epoch_time_s"] for e in run["epochs"] if _is_finite(e.get("epoch_time_s"))]
         return float(fmean(times)) if times else float("nan")
 
+    def _lr_sentence(full: dict, frozen: dict) -> str:
+        lr_full, lr_frozen = full["config"]["lr"], frozen["config"]["lr"]
+        if lr_full == lr_frozen:
+            return (f"Both runs used the same peak learning rate, {lr_full:g}, chosen for "
+                    "fine-tuning; a head trained alone usually takes a larger one, so a frozen "
+                    "run with its own learning rate would narrow the gap somewhat, but it could "
+                    "never adapt the encoder.")
+        return (f"Full fine-tuning used a peak learning rate of {lr_full:g}; the frozen run's "
+                f"head got its own, {lr_frozen:g} ({lr_frozen / lr_full:.0f}×), because a fresh "
+                "head trained alone needs far larger steps than a pre-trained encoder can take "
+                "(at the fine-tuning rate it barely moves from the uniform guess). Even so it "
+                "can never adapt the encoder.")
+
     tf, tz = epoch_time(full), epoch_time(frozen)
     time_share = tz / tf if tf > 0 else float("nan")
     speed = ("Epoch times were not recorded." if not isfinite(time_share) else
@@ -884,10 +897,7 @@ small head reading their output cannot recompute it. In this run: full
 fine-tuning {_acc(af['matched'])} matched / {_acc(af['mismatched'])} mismatched, frozen
 {_acc(az['matched'])} / {_acc(az['mismatched'])}, a gap of {_points(gap)} points on matched;
 the smoothed training loss ends at {lf['final_smoothed']:.3f} fully fine-tuned and
-{lz['final_smoothed']:.3f} frozen. Both runs used the same peak learning rate,
-{full['config']['lr']:g}, chosen for fine-tuning; a head trained alone usually takes a larger
-one, so a frozen run with its own tuned learning rate would narrow the gap somewhat, but it
-could never adapt the encoder.
+{lz['final_smoothed']:.3f} frozen. {_lr_sentence(full, frozen)}
 
 **What freezing saves, and when it is still right.** {speed} Mean time per epoch: {tf:.1f} s
 fully fine-tuned, {tz:.1f} s frozen. Freezing is the
