@@ -12,6 +12,7 @@ import math
 
 import numpy as np
 import pytest
+import torch
 
 from mnli_lesson import experiments
 from mnli_lesson.config import resolve_config
@@ -30,10 +31,14 @@ CHANCE = 1 / 3
 ABOVE_CHANCE = CHANCE + 2 * math.sqrt(CHANCE * (1 - CHANCE) / EVAL_PAIRS)
 
 pytestmark = pytest.mark.realdata
+# Taken at collection, before any test can change it: the threads a plain run uses, so these
+# runs compute exactly what `mnli-lesson compare` computed for reports/.
+DEFAULT_THREADS = torch.get_num_threads()
 
 
 @pytest.fixture(scope="module")
 def prepared(shared_paths, tmp_path_factory):
+    torch.set_num_threads(DEFAULT_THREADS)
     cfg = resolve_config(
         "cpu", data=str(shared_paths["data"]), model=str(shared_paths["model"]),
         train_size=TRAIN_PAIRS, eval_size=EVAL_PAIRS, epochs=EPOCHS, lr=LR,
