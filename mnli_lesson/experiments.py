@@ -1,20 +1,18 @@
 """The lesson's named comparisons, run the same way from a notebook or the CLI.
 
 Each run's results are written as JSON (atomically) under ``<out_dir>/<comparison>/``, named
-by the run and a hash of its configuration. Running a comparison again reuses finished runs
-with the same configuration, resumes an interrupted one from its checkpoint, and never
-overwrites a result made with different settings.
+by the run and its fingerprint (``identity.run_fingerprint``: settings and content). Running
+a comparison again reuses finished runs with the same fingerprint, wherever another
+comparison in the same ``out_dir`` trained them, resumes an interrupted one from its
+checkpoint, and never overwrites a result made with other settings or other data.
 """
 
 from __future__ import annotations
 
 import dataclasses
-import hashlib
-import json
 import math
 import os
 import shutil
-import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -22,24 +20,28 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
+from mnli_lesson import identity
 from mnli_lesson.config import LessonConfig
 from mnli_lesson.data import LABELS, MnliData, load_mnli, stratified_subset
 from mnli_lesson.encoding import EncodedPairs, encode_pairs, forward_inputs, load_tokenizer
 from mnli_lesson.errors import LessonError
-from mnli_lesson.models import build_model, parameter_counts
+from mnli_lesson.models import build_model, check_tokenizer_fits, parameter_counts
+from mnli_lesson.results import SPLITS, ComparisonResult, PartCount, RunResult
+from mnli_lesson.store import atomic_write, digest, read_json, write_json
 from mnli_lesson.train import pick_device, train
 
-EVAL_SPLITS = ("validation_matched", "validation_mismatched")
-#: Peak learning rate for a head trained on a frozen encoder (unless the configuration's is
-#: larger). A fresh linear head needs far larger steps than a pre-trained encoder tolerates:
-#: at fine-tuning rates (2e-5..5e-5) it barely moves in a few hundred steps.
-HEAD_ONLY_LR = 1e-3
-CHECKPOINT_EVERY = 50  # steps between mid-run checkpoints: a crash loses at most this much
+EVAL_SPLITS = SPLITS
+# Mid-run checkpoints, written in the background: at most one per CHECKPOINT_SECONDS (a crash
+# loses at most that much training), plus one at FIRST_CHECKPOINT_STEP, so that even a short
+# run has one (tests/test_fault.py kills a real run right after it appears).
+CHECKPOINT_SECONDS = 120.0
+FIRST_CHECKPOINT_STEP = 50
+SWEEP = "data-efficiency"
 
 
 @dataclass(frozen=True)
 class RunSpec:
-    """One training run of a comparison."""
+    """One training run of a comparison, before the configuration fills in its sizes."""
 
     slug: str
     """File-name-safe id, e.g. ``full`` or ``scratch-n1000``."""
@@ -54,6 +56,21 @@ class RunSpec:
     evaluate_each_epoch: bool = True
 
 
+@dataclass(frozen=True)
+class PlannedRun:
+    """A run with every size decided: the one place sizes, epochs and steps are derived."""
+
+    spec: RunSpec
+    cfg: LessonConfig
+    """The configuration it trains with (a frozen run's ``lr`` is the head's)."""
+    train_size: int
+    epochs: int
+
+    @property
+    def steps(self) -> int:
+        return self.epochs * math.ceil(self.train_size / self.cfg.batch_size)
+
+
 COMPARISONS: dict[str, tuple[RunSpec, ...]] = {
     "finetune-vs-frozen": (
         RunSpec("full", "full fine-tuning"),
@@ -64,7 +81,6 @@ COMPARISONS: dict[str, tuple[RunSpec, ...]] = {
         RunSpec("scratch", "from scratch", init="scratch"),
     ),
 }
-SWEEP = "data-efficiency"
 
 
 def sweep_specs(cfg: LessonConfig) -> tuple[RunSpec, ...]:
@@ -76,8 +92,7 @@ def sweep_specs(cfg: LessonConfig) -> tuple[RunSpec, ...]:
     """
     specs = []
     for n in cfg.sweep_sizes:
-        steps_per_epoch = math.ceil(n / cfg.batch_size)
-        epochs = max(cfg.epochs, math.ceil(cfg.sweep_min_steps / steps_per_epoch))
+        epochs = max(cfg.epochs, math.ceil(cfg.sweep_min_steps / math.ceil(n / cfg.batch_size)))
         for init in ("pretrained", "scratch"):
             specs.append(RunSpec(f"{init}-n{n}", f"{init} (n={n})", init=init, train_size=n,
                                  epochs=epochs, evaluate_each_epoch=False))
@@ -94,6 +109,35 @@ def specs_for(name: str, cfg: LessonConfig) -> tuple[RunSpec, ...]:
     return COMPARISONS[name]
 
 
+def run_config(cfg: LessonConfig, spec: RunSpec) -> LessonConfig:
+    """The configuration a run trains with: a frozen encoder's head gets ``cfg.head_lr``.
+
+    A fresh linear head needs far larger steps than a pre-trained encoder tolerates: at
+    fine-tuning rates (2e-5..5e-5) it barely moves in a few hundred steps.
+    """
+    return dataclasses.replace(cfg, lr=cfg.head_lr) if spec.frozen else cfg
+
+
+def plan(name: str, cfg: LessonConfig, n_train: int | None = None) -> list[PlannedRun]:
+    """Every run of comparison ``name`` with its training size, epochs and steps.
+
+    ``n_train``: pairs in the training split, so that ``train_size=None`` ("all") and sizes
+    larger than the data can be resolved (and refused) before anything trains.
+    """
+    return [plan_run(spec, cfg, n_train) for spec in specs_for(name, cfg)]
+
+
+def plan_run(spec: RunSpec, cfg: LessonConfig, n_train: int | None = None) -> PlannedRun:
+    """One run of ``plan``: its size (refused when larger than ``n_train``) and epochs."""
+    size = spec.train_size or cfg.train_size
+    if n_train is not None and size is not None and size > n_train:
+        setting = "sweep_sizes" if spec.train_size else "train_size"
+        raise LessonError(f"{setting} asks for {size} training pairs but the data has only "
+                          f"{n_train}: use at most {n_train} (train_size may also be 'all')")
+    size = size if size is not None else (n_train or 0)
+    return PlannedRun(spec, run_config(cfg, spec), size, spec.epochs or cfg.epochs)
+
+
 # --------------------------------------------------------------------------- data, once
 
 
@@ -105,21 +149,28 @@ class Prepared:
     data: MnliData
     tokenizer: object
     eval_sets: dict[str, EncodedPairs]
+    eval_digest: str
+    """Digest of the validation pairs scored (content, not path)."""
+    model_digest: str
+    """Digest of the checkpoint's configuration, weights and tokenizer files."""
 
-    def train_set(self, size: int | None) -> EncodedPairs:
-        subset = stratified_subset(self.data.train, size, seed=self.cfg.seed)
-        return encode_pairs(self.tokenizer, subset, self.cfg.max_length)
+    def train_frame(self, size: int | None):
+        """The training pairs a run of ``size`` uses: a stratified, seeded subset."""
+        return stratified_subset(self.data.train, size, seed=self.cfg.seed)
+
+    def train_set(self, size: int | None, model: torch.nn.Module) -> EncodedPairs:
+        """Those pairs tokenised once, with only the inputs ``model.forward`` accepts."""
+        encoded = encode_pairs(self.tokenizer, self.train_frame(size), self.cfg.max_length)
+        return encoded.restrict_to(forward_inputs(model))
 
 
-def check_max_length(cfg: LessonConfig) -> None:
+def check_max_length(cfg: LessonConfig, source: str) -> None:
     """Refuse a max_length longer than the model has position embeddings for (it would fail
     with a shape error at the first long pair, mid-training)."""
     from transformers import AutoConfig
 
-    from mnli_lesson.checkpoints import resolve_checkpoint
-
     try:
-        limit = AutoConfig.from_pretrained(resolve_checkpoint(cfg.model)).max_position_embeddings
+        limit = AutoConfig.from_pretrained(source).max_position_embeddings
     except (OSError, ValueError, AttributeError):  # unknown: let the model itself decide
         return
     if isinstance(limit, int) and cfg.max_length > limit:
@@ -128,46 +179,25 @@ def check_max_length(cfg: LessonConfig) -> None:
 
 
 def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
-    """Load the data and tokenizer and encode the validation subsets once."""
+    """Load the data and tokenizer, encode the validation subsets once, digest both."""
+    from mnli_lesson.checkpoints import resolve_checkpoint
+
     data = data if data is not None else load_mnli(cfg.data)
+    source = resolve_checkpoint(cfg.model)
     tokenizer = load_tokenizer(cfg.model)
-    check_max_length(cfg)
-    eval_sets = {}
+    check_max_length(cfg, source)
+    eval_sets, digests = {}, []
     for split in EVAL_SPLITS:
         frame = data.splits[split]
         size = None if cfg.eval_size is None else min(cfg.eval_size, len(frame))
-        eval_sets[split] = encode_pairs(tokenizer, stratified_subset(frame, size, cfg.seed),
-                                        cfg.max_length)
-    return Prepared(cfg, data, tokenizer, eval_sets)
+        subset = stratified_subset(frame, size, cfg.seed)
+        digests.append(identity.frame_digest(subset))
+        eval_sets[split] = encode_pairs(tokenizer, subset, cfg.max_length)
+    return Prepared(cfg, data, tokenizer, eval_sets, digest(digests),
+                    identity.model_digest(source))
 
 
 # --------------------------------------------------------------------------- one run
-
-
-def fingerprint(cfg: LessonConfig, spec: RunSpec) -> str:
-    """Eight hex digits naming a configuration + run (output folders excluded)."""
-    settings = {k: v for k, v in cfg.to_dict().items() if k != "out_dir"}
-    text = json.dumps({"config": settings, "spec": spec.__dict__}, sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()[:8]
-
-
-def write_json(path: Path, payload: dict) -> None:
-    """Write JSON through a temporary file and rename it: never a half-written result."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    tmp.write_text(json.dumps(payload, indent=1), encoding="utf-8")
-    os.replace(tmp, path)
-
-
-def read_json(path: str | os.PathLike) -> dict:
-    """Read a results file, with a one-line error if it is damaged."""
-    path = Path(path)
-    try:
-        return json.loads(path.read_text(encoding="utf-8"))
-    except FileNotFoundError:
-        raise LessonError(f"no results file at {path}: run the comparison first") from None
-    except (json.JSONDecodeError, UnicodeDecodeError):
-        raise LessonError(f"{path} is damaged (not valid JSON): delete it and run again") from None
 
 
 def _attention_for(cfg: LessonConfig) -> str | None:
@@ -181,118 +211,113 @@ def build_for(cfg: LessonConfig, spec: RunSpec) -> torch.nn.Module:
                        attn_implementation=_attention_for(cfg))
 
 
-def _same_run(results: dict, spec: RunSpec, cfg: LessonConfig) -> bool:
-    """Whether a finished run elsewhere trained exactly what ``spec`` asks for."""
-    # Fields that do not change what a single run trains.
-    ignored = {"out_dir", "sweep_sizes", "sweep_min_steps"}
-    settings = {k: v for k, v in cfg.to_dict().items() if k not in ignored}
-    theirs = {k: v for k, v in results.get("config", {}).items() if k not in ignored}
-    size = spec.train_size or cfg.train_size
-    return (theirs == settings and results.get("init") == spec.init
-            and results.get("frozen") == spec.frozen
-            and (size is None or results.get("train_size") == size)
-            and results.get("epochs_planned") == (spec.epochs or cfg.epochs)
-            and not results.get("interrupted")
-            # Evaluating each epoch draws no random numbers, so a run that did is a superset.
-            and (results.get("evaluate_each_epoch", True) or not spec.evaluate_each_epoch))
+def _finished_twin(own: Path, fingerprint: str, want_each_epoch: bool) -> Path | None:
+    """This run's own results file ``own`` if it exists (damaged: a one-line error), else a
+    finished results file with the same fingerprint from another comparison beside it.
 
-
-def _adopt_twin(spec: RunSpec, cfg: LessonConfig, folder: Path, stem: str) -> None:
-    """Reuse an identical run finished by another comparison (e.g. notebook 03's full
-    fine-tuning is notebook 04's pre-trained run) instead of training it again."""
-    for candidate in sorted(folder.parent.glob("*/*.json")):
-        if candidate.name == "summary.json" or (candidate.parent == folder
-                                                and candidate.stem == stem):
-            continue
+    Evaluating each epoch draws no random numbers, so a run that did is a superset of one
+    that did not, and serves it too.
+    """
+    if own.exists():
+        if RunResult.load(own).interrupted:
+            raise LessonError(f"{own} holds an interrupted run: delete it and run again")
+        return own
+    out_root = own.parent.parent
+    for candidate in sorted(out_root.glob(f"*/*-{fingerprint}.json")):
         try:
-            results = json.loads(candidate.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
+            found = RunResult.load(candidate)
+        except LessonError:
             continue
-        if not isinstance(results, dict) or not _same_run(results, spec, cfg):
-            continue
-        results.update(run=spec.slug, label=spec.label, reused_from=str(candidate))
-        weights = candidate.with_suffix(".safetensors")
-        if weights.is_file():
-            folder.mkdir(parents=True, exist_ok=True)
-            shutil.copyfile(weights, folder / f".{stem}.tmp")
-            os.replace(folder / f".{stem}.tmp", folder / f"{stem}.safetensors")
-        write_json(folder / f"{stem}.json", results)
-        return
+        if not found.interrupted and (found.evaluate_each_epoch or not want_each_epoch):
+            return candidate
+    return None
 
 
-def run_config(cfg: LessonConfig, spec: RunSpec) -> LessonConfig:
-    """The configuration a run trains with: the frozen head gets its own learning rate."""
-    if spec.frozen and cfg.lr < HEAD_ONLY_LR:
-        return dataclasses.replace(cfg, lr=HEAD_ONLY_LR)
-    return cfg
+def run_stem(planned: PlannedRun, prepared: Prepared) -> str:
+    """``<slug>-<fingerprint>``: the name of a run's results, weights and checkpoint."""
+    return f"{planned.spec.slug}-{_fingerprint(planned, prepared)}"
 
 
-def run(spec: RunSpec, prepared: Prepared, folder: Path | None, *, progress: bool = True,
-        keep_model: bool = True) -> tuple[dict, torch.nn.Module | None]:
-    """Train one run (or reload it) and return its results dict and, when at hand, the model."""
-    cfg = run_config(prepared.cfg, spec)
-    stem = f"{spec.slug}-{fingerprint(cfg, spec)}"
-    result_file = folder / f"{stem}.json" if folder else None
-    weights_file = folder / f"{stem}.safetensors" if folder else None
-    if result_file is not None and not result_file.is_file():
-        _adopt_twin(spec, cfg, folder, stem)
-    if result_file is not None and result_file.is_file():
-        results = read_json(result_file)
-        if not isinstance(results, dict) or not {"label", "history", "final"} <= set(results):
-            raise LessonError(f"{result_file} is not a finished run's results: delete it and "
-                              "run again")
-        model = None
-        if keep_model and weights_file.is_file():
-            model = build_for(cfg, spec)
-            load_model(model, str(weights_file))
-            model.eval()
-        return results, model
+def _fingerprint(planned: PlannedRun, prepared: Prepared) -> str:
+    spec, frame = planned.spec, prepared.train_frame(planned.train_size)
+    return identity.run_fingerprint(
+        planned.cfg, init=spec.init, frozen=spec.frozen, train_size=len(frame),
+        epochs=planned.epochs, train_digest=identity.frame_digest(frame),
+        eval_digest=prepared.eval_digest, model=prepared.model_digest)
+
+
+def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progress: bool = True,
+        keep_model: bool = True) -> tuple[RunResult, torch.nn.Module | None]:
+    """Train one run (or reload it) and return its results and, when at hand, the model."""
+    spec, cfg = planned.spec, planned.cfg
+    fp = _fingerprint(planned, prepared)
+    stem = f"{spec.slug}-{fp}"
+    if folder is not None:
+        twin = _finished_twin(folder / f"{stem}.json", fp, spec.evaluate_each_epoch)
+        if twin is not None:
+            return _reload(twin, folder / f"{stem}.json", planned, keep_model)
 
     model = build_for(cfg, spec)
-    train_set = prepared.train_set(spec.train_size if spec.train_size else cfg.train_size)
-    inputs = forward_inputs(model)
-    evals = {k: v.restrict_to(inputs) for k, v in prepared.eval_sets.items()}
+    check_tokenizer_fits(prepared.tokenizer, model)
+    train_set = prepared.train_set(planned.train_size, model)
+    evals = {k: v.restrict_to(forward_inputs(model)) for k, v in prepared.eval_sets.items()}
     ckpt = folder / f"{stem}.ckpt" if folder else None
-    outcome = train(model, prepared.tokenizer, train_set.restrict_to(inputs), evals, cfg,
-                    epochs=spec.epochs, checkpoint_dir=ckpt,
-                    checkpoint_every=CHECKPOINT_EVERY if ckpt else 0,
+    outcome = train(model, prepared.tokenizer, train_set, evals, cfg,
+                    epochs=planned.epochs, checkpoint_dir=ckpt,
+                    checkpoint_seconds=CHECKPOINT_SECONDS,
+                    first_checkpoint_step=FIRST_CHECKPOINT_STEP,
                     evaluate_before=spec.evaluate_each_epoch,
                     evaluate_each_epoch=spec.evaluate_each_epoch, progress=progress,
                     desc=spec.label)
-    results = {
-        "run": spec.slug,
-        "label": spec.label,
-        "init": spec.init,
-        "frozen": spec.frozen,
-        "train_size": len(train_set),
-        "epochs_planned": spec.epochs or cfg.epochs,
-        "evaluate_each_epoch": spec.evaluate_each_epoch,
-        "config": cfg.to_dict(),
-        "params": parameter_counts(model),
-        "label_names": list(LABELS),
-        "finished_at": time.strftime("%Y-%m-%dT%H:%M:%S"),
-        **outcome.to_dict(),
-    }
+    import time
+
+    result = RunResult(
+        run=spec.slug, label=spec.label, init=spec.init, frozen=spec.frozen,
+        train_size=len(train_set), epochs_planned=planned.epochs,
+        evaluate_each_epoch=spec.evaluate_each_epoch, fingerprint=fp,
+        settings={k: v for k, v in cfg.to_dict().items() if k != "out_dir"},  # no machine paths
+        params={k: PartCount(**v) for k, v in parameter_counts(model).items()},
+        label_names=list(LABELS), history=outcome.history, epochs=outcome.epochs,
+        final=outcome.final, wall_time_s=outcome.wall_time_s, precision=outcome.precision,
+        device=outcome.device, interrupted=outcome.interrupted,
+        resumed_from_step=outcome.resumed_from_step,
+        finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
     if folder is not None and not outcome.interrupted:
         if keep_model:
-            save_model(model, str(weights_file) + ".tmp")
-            os.replace(str(weights_file) + ".tmp", weights_file)
-        write_json(result_file, results)
+            atomic_write(folder / f"{stem}.safetensors", lambda p: save_model(model, str(p)))
+        result.save(folder / f"{stem}.json")
         shutil.rmtree(ckpt, ignore_errors=True)  # finished: the checkpoint has served
-    return results, model
+    return result, model
 
 
-def check_sizes(specs: Iterable[RunSpec], prepared: Prepared) -> None:
-    """Refuse a training size larger than the data before any run starts, not midway."""
-    have = len(prepared.data.train)
-    for spec in specs:
-        size = spec.train_size if spec.train_size else prepared.cfg.train_size
-        if size is not None and size > have:
-            setting = "sweep_sizes" if spec.train_size else "train_size"
-            raise LessonError(
-                f"{setting} asks for {size} training pairs but {prepared.data.source} has only "
-                f"{have}: use at most {have} (train_size may also be 'all')"
-            )
+def _reload(found: Path, target: Path, planned: PlannedRun,
+            keep_model: bool) -> tuple[RunResult, torch.nn.Module | None]:
+    """Results (and weights, when kept) of a finished run, copied beside this comparison's
+    when another comparison trained them (notebook 03's full fine-tuning is notebook 04's
+    pre-trained run)."""
+    result = RunResult.load(found)
+    weights = found.with_suffix(".safetensors")
+    if found != target:
+        result.run, result.label = planned.spec.slug, planned.spec.label
+        result.reused_from = f"{found.parent.name}/{found.name}"
+        if weights.is_file():
+            atomic_write(target.with_suffix(".safetensors"),
+                         lambda p: shutil.copyfile(weights, p))
+        result.save(target)
+    model = None
+    if keep_model and target.with_suffix(".safetensors").is_file():
+        model = build_for(planned.cfg, planned.spec)
+        try:
+            load_model(model, str(target.with_suffix(".safetensors")))
+        except Exception as err:  # truncated or foreign weights: one line, with the remedy
+            raise LessonError(f"{target.with_suffix('.safetensors')} cannot be loaded "
+                              f"({type(err).__name__}): delete it and {target.name}, then run "
+                              "again to retrain that run") from None
+        model.eval()
+    return result, model
+
+
+# --------------------------------------------------------------------------- comparisons
 
 
 def compare(
@@ -304,91 +329,49 @@ def compare(
     only: Iterable[str] | None = None,
     progress: bool = True,
     keep_models: bool = True,
-) -> Comparison:
-    """Run (or reload) every run of comparison ``name``; stops early if one is interrupted."""
-    specs = specs_for(name, cfg)
-    if only is not None:
-        wanted = set(only)
-        specs = tuple(s for s in specs if s.slug in wanted)
+) -> ComparisonResult:
+    """Run (or reload) every run of comparison ``name``; stops early if one is interrupted.
+
+    The returned result also holds the trained models (``.models``) and the tokenizer, which
+    are not saved with it.
+    """
+    from mnli_lesson.config import check_config
+
+    check_config(cfg)  # a configuration edited after resolution is checked again here
+    if prepared is not None and (diff := identity.config_diff(prepared.cfg, cfg)):
+        raise LessonError(f"prepared was made for other settings ({diff}): call "
+                          "prepare(cfg) with this configuration")
     prepared = prepared or prepare(cfg)
-    check_sizes(specs, prepared)
-    folder = Path(out_dir if out_dir is not None else cfg.out_dir) / name
-    comparison = Comparison(name=name, profile=cfg.profile, model=cfg.model, data=cfg.data)
-    for spec in specs:
-        results, model = run(spec, prepared, folder, progress=progress, keep_model=keep_models)
-        comparison.runs[spec.slug] = results
+    planned = plan(name, cfg, len(prepared.data.train))
+    if only is not None:
+        planned = [p for p in planned if p.spec.slug in set(only)]
+    folder = Path(out_dir if out_dir is not None else cfg.out_dir).expanduser() / name
+    result = ComparisonResult(name=name, profile=cfg.profile, model=cfg.model, data=cfg.data)
+    for p in planned:
+        run_result, model = run(p, prepared, folder, progress=progress, keep_model=keep_models)
+        result.runs[p.spec.slug] = run_result
         if model is not None:
-            comparison.models[spec.slug] = model
-        if results.get("interrupted"):
+            result.models[p.spec.slug] = model
+        if run_result.interrupted:
             break
-    comparison.tokenizer = prepared.tokenizer
-    return comparison
+    result.fingerprint = digest(name, [r.fingerprint for r in result.runs.values()])[:12]
+    result.tokenizer = prepared.tokenizer
+    return result
 
 
-@dataclass
-class Comparison:
-    """The results of a named comparison: one results dict (and maybe a model) per run."""
+def save_summary(result: ComparisonResult, folder: Path) -> Path:
+    """``summary-<fingerprint>.json`` plus ``latest.json`` pointing at it: a comparison with
+    other settings into the same folder never overwrites this one's summary."""
+    path = result.save(folder / f"summary-{result.fingerprint}.json")
+    write_json(folder / "latest.json", {"summary": path.name,
+                                        "figures": f"figures-{result.fingerprint}"})
+    return path
 
-    name: str
-    profile: str
-    model: str
-    data: str
 
-    def __post_init__(self) -> None:
-        self.runs: dict[str, dict] = {}
-        self.models: dict[str, torch.nn.Module] = {}
-        self.tokenizer = None
-
-    def histories(self) -> dict[str, list[dict]]:
-        """Per-step records keyed by run label (what ``plots.plot_loss_curves`` takes)."""
-        return {r["label"]: r["history"] for r in self.runs.values()}
-
-    def epoch_records(self) -> dict[str, list[dict]]:
-        return {r["label"]: r["epochs"] for r in self.runs.values()}
-
-    def accuracy(self, run: str, split: str = "validation_matched") -> float:
-        return float(self.runs[run]["final"][split]["accuracy"])
-
-    def table(self):
-        """One row per run: accuracies, trainable parameters, time."""
-        import pandas as pd
-
-        rows = []
-        for r in self.runs.values():
-            rows.append({
-                "run": r["label"],
-                "train pairs": r["train_size"],
-                "epochs": r["epochs_planned"],
-                "matched acc": round(r["final"]["validation_matched"]["accuracy"], 3),
-                "mismatched acc": round(r["final"]["validation_mismatched"]["accuracy"], 3),
-                "trainable params": r["params"]["all"]["trainable"],
-                "train time (s)": round(r["wall_time_s"], 1),
-            })
-        return pd.DataFrame(rows).set_index("run")
-
-    def sweep_points(self, split: str = "validation_matched") -> dict[str, list[tuple[int, float]]]:
-        """(train pairs, accuracy) per initialisation, for ``plots.plot_data_efficiency``."""
-        points: dict[str, list[tuple[int, float]]] = {}
-        for r in self.runs.values():
-            points.setdefault(r["init"], []).append(
-                (int(r["train_size"]), float(r["final"][split]["accuracy"])))
-        return {k: sorted(v) for k, v in points.items()}
-
-    def to_dict(self) -> dict:
-        return {"name": self.name, "profile": self.profile, "model": self.model,
-                "data": self.data, "runs": self.runs}
-
-    def save(self, path: str | os.PathLike) -> Path:
-        path = Path(path)
-        write_json(path, self.to_dict())
-        return path
-
-    @classmethod
-    def load(cls, path: str | os.PathLike) -> Comparison:
-        payload = read_json(path)
-        try:
-            out = cls(payload["name"], payload["profile"], payload["model"], payload["data"])
-            out.runs = payload["runs"]
-        except (KeyError, TypeError):
-            raise LessonError(f"{path} is not a comparison results file") from None
-        return out
+def load_latest(folder: str | os.PathLike) -> ComparisonResult:
+    """The comparison ``latest.json`` in ``folder`` points at (e.g. a reference in reports/)."""
+    folder = Path(folder)
+    pointer = read_json(folder / "latest.json")
+    if not isinstance(pointer, dict) or "summary" not in pointer:
+        raise LessonError(f"{folder / 'latest.json'} is damaged: delete it and run again")
+    return ComparisonResult.load(folder / str(pointer["summary"]))

@@ -4,21 +4,35 @@
 - ``scratch``: the same architecture and configuration, every weight random.
 - ``frozen=True`` (with either): the encoder's weights are fixed; only the head trains.
   That is feature extraction, not fine-tuning, and notebook 03 names it so.
+
+A "pretrained" model is checked after loading: every encoder weight must come from the
+checkpoint, or the build is refused. transformers only logs such problems, and ``quiet()``
+hides its logs, so the check here does not rely on them.
 """
 
 from __future__ import annotations
 
-import contextlib
+import pickle
+import sys
+from collections import Counter
 from typing import Literal
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
 
-from mnli_lesson.checkpoints import resolve_checkpoint
+from mnli_lesson.checkpoints import quiet, resolve_checkpoint
 from mnli_lesson.data import LABEL2ID, LABELS
 from mnli_lesson.errors import LessonError
 
+__all__ = ["Init", "build_model", "check_tokenizer_fits", "freeze_encoder", "parameter_counts",
+           "quiet"]
+
 Init = Literal["pretrained", "scratch"]
+SINGLE_LABEL = "single_label_classification"
+_LOAD_ERRORS = (OSError, ValueError, AttributeError, KeyError, TypeError, RuntimeError)
+# Head notices already printed: a comparison builds the same checkpoint once per run, and
+# one line says it all.
+_NOTED: set[tuple[str, tuple[str, ...]]] = set()
 
 
 def build_model(
@@ -29,17 +43,23 @@ def build_model(
     seed: int = 42,
     attn_implementation: str | None = None,
 ) -> PreTrainedModel:
-    """A sequence classifier over ``LABELS`` from ``model`` (Hub id, folder or ``tiny``).
+    """A sequence classifier over ``LABELS`` from ``model`` (Hub id, folder, ``tiny`` or
+    ``offline-minilm``).
 
     ``seed`` fixes the random parts (the head, and everything for ``scratch``), so two
     variants built with one seed differ only where they are meant to.
     ``attn_implementation="eager"`` is faster than SDPA for short sequences on CPUs.
+    A checkpoint whose own classification head has other labels than ``LABELS`` keeps its
+    encoder and gets a new head (one printed line says so); labels are never mapped by
+    position.
     """
     if init not in ("pretrained", "scratch"):
         raise LessonError(f"unknown init {init!r}: use 'pretrained' or 'scratch'")
     source = resolve_checkpoint(model)
+    # problem_type too: a regression or multi-label checkpoint would otherwise pick another
+    # loss, and fail at the first step on integer class labels.
     labels = dict(num_labels=len(LABELS), id2label=dict(enumerate(LABELS)),
-                  label2id=dict(LABEL2ID))
+                  label2id=dict(LABEL2ID), problem_type=SINGLE_LABEL)
     extra = {"attn_implementation": attn_implementation} if attn_implementation else {}
     torch.manual_seed(seed)
     with quiet():
@@ -52,32 +72,156 @@ def build_model(
 def _load(source: str, init: Init, labels: dict, extra: dict, model: str) -> PreTrainedModel:
     try:
         if init == "pretrained":
-            net = AutoModelForSequenceClassification.from_pretrained(
-                source, **labels, **extra
-            )
-        else:
-            config = AutoConfig.from_pretrained(source, **labels)
-            net = AutoModelForSequenceClassification.from_config(config, **extra)
-    except (OSError, ValueError, AttributeError, KeyError, TypeError) as err:
+            return _load_pretrained(source, labels, extra, model)
+        config = AutoConfig.from_pretrained(source, **labels)
+        return AutoModelForSequenceClassification.from_config(config, **extra)
+    except pickle.UnpicklingError:
+        raise LessonError(
+            f"model {model!r}: its pytorch_model.bin holds more than plain tensors (a pickle "
+            "that could run code), so it was not loaded: use a model.safetensors copy of the "
+            "checkpoint from a source you trust"
+        ) from None
+    except _LOAD_ERRORS as err:
         first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise LessonError(f"could not load model {model!r}: {first}") from None
+
+
+def _load_pretrained(source: str, labels: dict, extra: dict, model: str) -> PreTrainedModel:
+    """Encoder weights from the checkpoint, checked; a head for ``LABELS``."""
+    theirs = AutoConfig.from_pretrained(source)  # the checkpoint's own labels, before ours
+    # Mismatched shapes (a 2-label head) are re-initialised instead of raising; mismatches
+    # inside the encoder are then refused by _check_encoder_loaded.
+    net, info = AutoModelForSequenceClassification.from_pretrained(
+        source, **labels, **extra, output_loading_info=True, ignore_mismatched_sizes=True,
+        dtype=torch.float32,  # transformers 5 keeps a half-precision file's dtype otherwise
+    )
+    _check_encoder_loaded(net, info, model, theirs.model_type)
+    their_labels = _head_labels(theirs)
+    if _had_head(net, info) and their_labels != list(LABELS):
+        net = _new_head(net, source, labels, extra)
+        _note_once(source, their_labels,
+                   f"note: {model!r} has a {len(their_labels)}-label classification head "
+                   f"({', '.join(their_labels)}), not MNLI's ({', '.join(LABELS)}): its "
+                   f"encoder is kept and a new {len(LABELS)}-label head is initialised")
     return net
 
 
-@contextlib.contextmanager
-def quiet():
-    """Silence transformers' load-time chatter (progress bars, the expected notice that the
-    new head is randomly initialised, which the lesson explains in words)."""
-    from transformers.utils import logging as hf_logging
+def _note_once(source: str, their_labels: list[str], line: str) -> None:
+    """Print ``line`` (to stderr) unless this process already did for this checkpoint."""
+    if (source, tuple(their_labels)) not in _NOTED:
+        _NOTED.add((source, tuple(their_labels)))
+        print(line, file=sys.stderr)
 
-    level = hf_logging.get_verbosity()
-    hf_logging.set_verbosity_error()
-    hf_logging.disable_progress_bar()
-    try:
-        yield
-    finally:
-        hf_logging.set_verbosity(level)
-        hf_logging.enable_progress_bar()
+
+def _head_labels(config) -> list[str]:
+    """The label names of a config, in id order."""
+    id2label = {int(k): str(v) for k, v in (config.id2label or {}).items()}
+    return [id2label.get(i, f"LABEL_{i}") for i in range(config.num_labels)]
+
+
+def _base_prefix(net: PreTrainedModel) -> str:
+    return getattr(net, "base_model_prefix", "") or ""
+
+
+def _is_encoder_key(key: str, prefix: str) -> bool:
+    """A weight of the pre-trained encoder (not of the head, not of an optional pooler)."""
+    return key.startswith(prefix + ".") and not key.startswith(prefix + ".pooler.")
+
+
+def _mismatched_names(info: dict) -> list[str]:
+    # transformers reports (name, shape in file, shape in model)
+    return [m[0] if isinstance(m, (tuple, list)) else str(m) for m in info["mismatched_keys"]]
+
+
+def _had_head(net: PreTrainedModel, info: dict) -> bool:
+    """Whether the checkpoint itself held weights for the classification head."""
+    prefix = _base_prefix(net)
+    head = [k for k in net.state_dict() if not k.startswith(prefix + ".")]
+    missing = set(info["missing_keys"])
+    return any(k not in missing for k in head)
+
+
+def _new_head(net: PreTrainedModel, source: str, labels: dict, extra: dict) -> PreTrainedModel:
+    """The same encoder weights under a freshly initialised head for ``labels``."""
+    fresh = AutoModelForSequenceClassification.from_config(
+        AutoConfig.from_pretrained(source, **labels), **extra
+    )
+    fresh.base_model.load_state_dict(net.base_model.state_dict())
+    return fresh.to(dtype=net.dtype)
+
+
+def _wrapper_prefix(key: str, expected: set[str], prefix: str) -> str | None:
+    """The leading part of ``key`` (e.g. ``module.``) without which it names a model weight."""
+    parts = key.split(".")
+    for i in range(1, len(parts)):
+        rest = ".".join(parts[i:])
+        if rest in expected or f"{prefix}.{rest}" in expected:
+            return ".".join(parts[:i]) + "."
+    return None
+
+
+def _encoder_like(key: str, net: PreTrainedModel) -> bool:
+    """An unexpected weight that would belong in the encoder (not a pre-training head such as
+    BERT's ``cls.*`` or DistilBERT's ``vocab_projector``, which are dropped by design)."""
+    prefix = _base_prefix(net)
+    parts = {name for name, _ in net.base_model.named_children()} - {"pooler"}
+    return _is_encoder_key(key, prefix) or key.split(".")[0] in parts
+
+
+def _check_encoder_loaded(net: PreTrainedModel, info: dict, model: str,
+                          model_type: str | None) -> None:
+    """Refuse, in one line, a checkpoint whose encoder did not load completely."""
+    prefix = _base_prefix(net)
+    expected = set(net.state_dict())
+    encoder = [k for k in expected if _is_encoder_key(k, prefix)]
+    shapes = {m[0]: m[1:] for m in info["mismatched_keys"] if isinstance(m, (tuple, list))}
+    mismatched = sorted(k for k in _mismatched_names(info) if _is_encoder_key(k, prefix))
+    not_loaded = sorted({k for k in info["missing_keys"] if _is_encoder_key(k, prefix)}
+                        | set(mismatched))
+    unexpected = sorted(info["unexpected_keys"])
+    wrapped = {k: p for k in unexpected if (p := _wrapper_prefix(k, expected, prefix))}
+    stray = [k for k in unexpected if k not in wrapped and _encoder_like(k, net)]
+    if not (not_loaded or wrapped or stray):
+        return
+    if not_loaded:
+        what = (f"{len(not_loaded)} of {len(encoder)} encoder weights did not load from "
+                f"{model!r} (e.g. {not_loaded[0]!r})")
+    else:
+        bad = sorted(wrapped) + stray
+        what = f"{len(bad)} weights in {model!r} fit no part of the model (e.g. {bad[0]!r})"
+    raise LessonError(f"{what}, so it would not be pre-trained: "
+                      f"{_likely_cause(wrapped, mismatched, shapes, stray, model_type)}")
+
+
+def _likely_cause(wrapped: dict[str, str], mismatched: list[str], shapes: dict,
+                  stray: list[str], model_type: str | None) -> str:
+    """Why the encoder did not load, and what to do, for the message."""
+    if wrapped:
+        p = Counter(wrapped.values()).most_common(1)[0][0]
+        return (f"the file's weight names start with {p!r} (as a DDP- or wrapper-saved state "
+                f"dict has them); save the unwrapped model with save_pretrained, or strip "
+                f"{p!r} from the names")
+    if mismatched:
+        k = mismatched[0]
+        found, wanted = (tuple(s) for s in shapes.get(k, ((), ())))
+        return (f"config.json does not match the weights ({k!r} is {found} in the file but "
+                f"{wanted} by config.json); use the config.json saved with these weights")
+    if stray:
+        return (f"the weights are not those of the {model_type!r} architecture config.json "
+                "names; use the config.json saved with these weights")
+    return "the weights file lacks them (a partial save?); copy or download the checkpoint again"
+
+
+def check_tokenizer_fits(tokenizer, model: PreTrainedModel) -> None:
+    """Refuse a tokenizer with more tokens than the model has embeddings: its larger ids would
+    stop training with an IndexError at the first pair that uses one, mid-run."""
+    size = len(tokenizer)
+    rows = model.get_input_embeddings().num_embeddings
+    if size > rows:
+        raise LessonError(
+            f"the tokenizer has {size} tokens but the model has embeddings for only {rows}: "
+            "use the tokenizer saved with this checkpoint (same folder or Hub id)"
+        )
 
 
 def freeze_encoder(model: PreTrainedModel) -> PreTrainedModel:

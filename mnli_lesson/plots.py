@@ -9,7 +9,6 @@ from __future__ import annotations
 import math
 import numbers
 import os
-import tempfile
 from collections.abc import Mapping, Sequence
 from pathlib import Path
 
@@ -20,6 +19,7 @@ from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
 from mnli_lesson.data import LABELS
+from mnli_lesson.store import atomic_write
 
 #: Loss of a model that always predicts 1/3 for each label: what an untrained head scores.
 CHANCE_LOSS = math.log(3)
@@ -67,6 +67,14 @@ def _colour(index: int) -> str:
     return colours[index % len(colours)]
 
 
+def _get(record: object, key: str) -> object:
+    """A field of a record: typed (``results.Step``, ``EpochRecord``) or a plain dict.
+    ``validation_matched`` is the typed records' ``matched``."""
+    if isinstance(record, Mapping):
+        return record.get(key)
+    return getattr(record, key.removeprefix("validation_"), None)
+
+
 def _is_number(value: object) -> bool:
     """True for a real, non-NaN number (epoch 0 records may carry NaN train_loss)."""
     return isinstance(value, numbers.Real) and not math.isnan(value)
@@ -86,7 +94,7 @@ def plot_loss_curves(
         raise ValueError(f'x must be "step" or "epoch", got {x!r}')
     ax = _new_axes(ax)
     for index, (name, records) in enumerate(runs.items()):
-        points = [(r[x], r["loss"]) for r in records if _is_number(r.get("loss"))]
+        points = [(_get(r, x), _get(r, "loss")) for r in records if _is_number(_get(r, "loss"))]
         if not points:
             continue
         xs, losses = zip(*points, strict=True)
@@ -126,7 +134,8 @@ def plot_accuracy(
     ax = _new_axes(ax)
     for index, (name, records) in enumerate(runs.items()):
         for split in splits:
-            points = [(r["epoch"], r[split]) for r in records if _is_number(r.get(split))]
+            points = [(_get(r, "epoch"), _get(r, split)) for r in records
+                      if _is_number(_get(r, split))]
             if not points:
                 continue
             epochs, accuracies = zip(*points, strict=True)
@@ -288,7 +297,8 @@ def plot_epoch_times(runs: Mapping[str, Sequence[dict]], *, ax: Axes | None = No
     """Grouped bars: seconds per epoch, one bar per run inside each epoch's group."""
     ax = _new_axes(ax)
     timed = {
-        name: {r["epoch"]: r["epoch_time_s"] for r in records if _is_number(r.get("epoch_time_s"))}
+        name: {_get(r, "epoch"): _get(r, "epoch_time_s") for r in records
+               if _is_number(_get(r, "epoch_time_s"))}
         for name, records in runs.items()
     }
     epochs = sorted({epoch for times in timed.values() for epoch in times})
@@ -318,16 +328,5 @@ def save_figure(fig: Figure, path: str | os.PathLike[str]) -> Path:
     The PNG goes to a temporary file in the same folder first and is then renamed into place,
     so an interrupted save never leaves a truncated image behind.
     """
-    target = Path(path)
-    target.parent.mkdir(parents=True, exist_ok=True)
-    handle, temp_name = tempfile.mkstemp(
-        dir=target.parent, prefix=f".{target.name}.", suffix=".tmp"
-    )
-    os.close(handle)
-    try:
-        fig.savefig(temp_name, format="png", dpi=120, bbox_inches="tight")
-        os.replace(temp_name, target)
-    except BaseException:
-        Path(temp_name).unlink(missing_ok=True)
-        raise
-    return target
+    return atomic_write(path, lambda tmp: fig.savefig(tmp, format="png", dpi=120,
+                                                      bbox_inches="tight"))

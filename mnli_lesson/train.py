@@ -1,16 +1,20 @@
 """The training loop: AdamW, linear warm-up and decay, clipping, mixed precision, resumable.
 
 Read ``train`` top to bottom: one loop over epochs and batches, an evaluation at the end of
-each epoch, and a checkpoint every ``checkpoint_every`` steps when a folder is given.
+each epoch, and, when a folder is given, a checkpoint at most every ``checkpoint_seconds``
+(copied to CPU memory between two steps, written to disk by a background thread).
 Accelerate places the model and batches on the device and runs the same code on several GPUs
 under ``accelerate launch``.
 """
 
 from __future__ import annotations
 
+import contextlib
+import copy
 import json
 import math
 import os
+import threading
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -18,7 +22,7 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.utils import set_seed
-from safetensors.torch import load_model, save_model
+from safetensors.torch import load_model, save_file
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
 from transformers import get_scheduler
@@ -27,26 +31,25 @@ from mnli_lesson.config import LessonConfig
 from mnli_lesson.encoding import EncodedPairs, LengthGroupedBatchSampler, make_collator
 from mnli_lesson.errors import LessonError
 from mnli_lesson.evaluate import autocast_for, predict, report
+from mnli_lesson.results import EpochRecord, SplitScores, Step
+from mnli_lesson.store import atomic_write
 
 
 @dataclass
 class TrainResult:
     """What a run produced: per-step and per-epoch records, final scores, timing."""
 
-    history: list[dict] = field(default_factory=list)
+    history: list[Step] = field(default_factory=list)
     """One record per optimiser step: step, epoch (fractional), loss, lr."""
-    epochs: list[dict] = field(default_factory=list)
+    epochs: list[EpochRecord] = field(default_factory=list)
     """One record per epoch (epoch 0 = before training): accuracies, train loss, seconds."""
-    final: dict[str, dict] = field(default_factory=dict)
+    final: dict[str, SplitScores] = field(default_factory=dict)
     """Per validation split: accuracy, per-class scores, confusion matrix (last epoch)."""
     wall_time_s: float = 0.0
     precision: str = "fp32"
     device: str = "cpu"
     interrupted: bool = False
     resumed_from_step: int = 0
-
-    def to_dict(self) -> dict:
-        return asdict(self)
 
 
 # --------------------------------------------------------------------------- hardware choices
@@ -100,7 +103,40 @@ def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> to
         return torch.optim.AdamW(groups, lr=lr)
 
 
-def _accelerator(cpu: bool) -> Accelerator:
+def make_loader(train_set: EncodedPairs, tokenizer, cfg: LessonConfig,
+                device: torch.device | None = None) -> DataLoader:
+    """Training batches in the order ``train`` uses: length-grouped, seeded, padded per batch.
+
+    The loader has its own generator: creating an iterator must not draw from the global
+    RNG, or dropout masks after a resume would differ from an uninterrupted run's.
+    """
+    cuda = device is not None and device.type == "cuda"
+    collate = make_collator(tokenizer, pad_to_multiple_of=8 if cuda else None)
+    sampler = LengthGroupedBatchSampler(train_set.lengths, cfg.batch_size, seed=cfg.seed)
+    return DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, pin_memory=cuda,
+                      generator=torch.Generator().manual_seed(cfg.seed))
+
+
+def make_scheduler(optimizer: torch.optim.Optimizer, cfg: LessonConfig, total_steps: int):
+    """Linear warm-up over ``cfg.warmup_ratio`` of the steps, then linear decay to zero."""
+    return get_scheduler("linear", optimizer,
+                         num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps),
+                         num_training_steps=total_steps)
+
+
+def lr_schedule(cfg: LessonConfig, total_steps: int) -> list[float]:
+    """The learning rate of every step of a run (what ``make_scheduler`` will do), for plots."""
+    optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    rates = []
+    for _ in range(total_steps):
+        rates.append(scheduler.get_last_lr()[0])
+        optimizer.step()
+        scheduler.step()
+    return rates
+
+
+def make_accelerator(cpu: bool) -> Accelerator:
     """An Accelerator for this run. Its state is a per-process singleton, so a notebook that
     switches between CPU and GPU runs resets it (never under ``accelerate launch``)."""
     try:
@@ -115,31 +151,121 @@ def _accelerator(cpu: bool) -> Accelerator:
 # --------------------------------------------------------------------------- checkpoints
 
 
-def _atomic_write(path: Path, write) -> None:
-    """Write through a temporary file in the same folder, then rename it into place."""
-    tmp = path.with_name(f".{path.name}.tmp{os.getpid()}")
-    write(tmp)
-    os.replace(tmp, path)
+def snapshot_checkpoint(model, optimizer, scheduler, state: dict,
+                        buffers: dict | None = None) -> dict:
+    """Everything a checkpoint holds, copied to CPU memory now, so that training can go on
+    while it is written: weights, optimiser/scheduler state, RNG state, history.
+
+    ``buffers``: CPU tensors kept from the previous snapshot, refilled in place (and new
+    ones added); without it every tensor is a fresh copy.
+    """
+    # Copies, not references: the next step changes weights and moments in place. Tied
+    # weights become two tensors; load_model fills both into the one shared parameter.
+    snapshot = {
+        "step": state["step"],
+        "weights": _cpu_copy(model.state_dict(), buffers, ("weights",)),
+        "state": {**state, "history": list(state["history"]), "epochs": list(state["epochs"]),
+                  "optimizer": _cpu_copy(optimizer.state_dict(), buffers, ("optimizer",)),
+                  "scheduler": _cpu_copy(scheduler.state_dict()),
+                  # The RNG state at this step boundary, not when the writer gets to it.
+                  "rng_cpu": torch.get_rng_state(),
+                  "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available()
+                  else []},
+    }
+    if torch.cuda.is_available() and torch.cuda.is_initialized():
+        torch.cuda.synchronize()  # the copies from the GPU were queued without waiting
+    return snapshot
 
 
-def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict) -> None:
+def write_checkpoint(folder: Path, snapshot: dict) -> None:
     """Weights (safetensors) + optimiser/scheduler/RNG state, then a pointer naming them.
 
     Files carry the step in their names and ``latest.json`` is replaced last, so a crash at
     any moment leaves the previous complete checkpoint as the one a resume will use.
     """
     folder.mkdir(parents=True, exist_ok=True)
-    step = state["step"]
-    _atomic_write(folder / f"model-{step}.safetensors", lambda p: save_model(model, str(p)))
-    payload = {**state, "optimizer": optimizer.state_dict(), "scheduler": scheduler.state_dict(),
-               "rng_cpu": torch.get_rng_state(),
-               "rng_cuda": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else []}
-    _atomic_write(folder / f"state-{step}.pt", lambda p: torch.save(payload, p))
-    _atomic_write(folder / "latest.json",
-                  lambda p: p.write_text(json.dumps({"step": step}), encoding="utf-8"))
+    step = snapshot["step"]
+    atomic_write(folder / f"model-{step}.safetensors",
+                 lambda p: save_file(snapshot["weights"], str(p), metadata={"format": "pt"}))
+    state = snapshot["state"]
+    # Plain dicts: torch.load(weights_only=True) refuses to rebuild arbitrary classes.
+    payload = {**state, "history": [asdict(h) for h in state["history"]],
+               "epochs": [asdict(e) for e in state["epochs"]]}
+    atomic_write(folder / f"state-{step}.pt", lambda p: torch.save(payload, p))
+    atomic_write(folder / "latest.json", json.dumps({"step": step}))
     for old in [*folder.glob("model-*.safetensors"), *folder.glob("state-*.pt")]:
         if old.stem.split("-")[-1] != str(step):  # keep only the newest pair
             old.unlink(missing_ok=True)
+
+
+def save_checkpoint(folder: Path, model, optimizer, scheduler, state: dict) -> None:
+    """Snapshot and write a checkpoint now, in this thread (``CheckpointWriter`` does it in
+    the background)."""
+    write_checkpoint(folder, snapshot_checkpoint(model, optimizer, scheduler, state))
+
+
+def _cpu_copy(value, buffers: dict | None = None, key: tuple = ()):
+    """A deep copy with every tensor copied to contiguous CPU memory (as safetensors wants).
+
+    With ``buffers``, a tensor goes into ``buffers[key]`` when one of its shape and dtype is
+    there: refilling warm memory is several times faster than filling fresh pages, which is
+    most of what a snapshot costs. A GPU tensor goes into pinned memory, without waiting.
+    """
+    if isinstance(value, torch.Tensor):
+        value = value.detach()
+        if buffers is None:
+            return value.to("cpu", copy=True, memory_format=torch.contiguous_format)
+        buffer = buffers.get(key)
+        if buffer is None or buffer.shape != value.shape or buffer.dtype != value.dtype:
+            buffer = torch.empty(value.shape, dtype=value.dtype, pin_memory=value.is_cuda)
+            buffers[key] = buffer
+        return buffer.copy_(value, non_blocking=value.is_cuda)
+    if isinstance(value, dict):
+        return {k: _cpu_copy(v, buffers, (*key, k)) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return type(value)(_cpu_copy(v, buffers, (*key, i)) for i, v in enumerate(value))
+    return copy.deepcopy(value)
+
+
+class CheckpointWriter:
+    """Writes checkpoints into ``folder`` in a background thread, one at a time.
+
+    ``save`` costs the step only the copy to CPU memory; the disk write overlaps the next
+    steps. ``wait`` blocks until the write in flight is complete and raises its error. The
+    CPU copy (weights and optimiser state, about 3x the weights under AdamW) is kept and
+    refilled by the next ``save``: a run with checkpoints holds it until the writer goes.
+    """
+
+    def __init__(self, folder: Path):
+        self.folder = folder
+        self._thread: threading.Thread | None = None
+        self._error: BaseException | None = None
+        self._buffers: dict = {}  # reused only after wait(): the writer is done with them
+
+    def save(self, model, optimizer, scheduler, state: dict) -> None:
+        """Snapshot now; write in the background once the previous write has finished."""
+        # Waiting first: never two writes at once, and never two snapshots in memory.
+        self.wait()
+        snapshot = snapshot_checkpoint(model, optimizer, scheduler, state, self._buffers)
+        # Not a daemon: if the program ends mid-write, Python finishes the write first.
+        self._thread = threading.Thread(target=self._write, args=(snapshot,),
+                                        name="checkpoint-writer")
+        self._thread.start()
+
+    def _write(self, snapshot: dict) -> None:
+        try:
+            write_checkpoint(self.folder, snapshot)
+        except BaseException as err:  # raised in the training thread by wait()
+            self._error = err
+
+    def wait(self) -> None:
+        """Block until the write in flight (if any) is on disk; raise its error, if any."""
+        if self._thread is not None:
+            self._thread.join()
+            self._thread = None
+        if self._error is not None:
+            error, self._error = self._error, None
+            raise error
 
 
 def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict | None:
@@ -161,7 +287,29 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict | None:
     cuda_states = state.pop("rng_cuda")
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
+    state["history"] = [Step(**h) for h in state["history"]]
+    state["epochs"] = [EpochRecord(**e) for e in state["epochs"]]
     return state
+
+
+# --------------------------------------------------------------------------- one step
+
+
+def train_step(model, batch: dict, optimizer, scheduler, scaler, *, device: torch.device,
+               precision: str, max_grad_norm: float) -> torch.Tensor:
+    """One optimiser step: forward, loss, backward, clip, step, schedule. Returns the loss
+    (still on the device: reading it would make a GPU wait). The benchmark times this very
+    function, so what it measures is what the lesson trains with."""
+    with autocast_for(device, precision):
+        loss = model(**batch).loss
+    scaler.scale(loss).backward()
+    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
+    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
+    scaler.step(optimizer)
+    scaler.update()
+    scheduler.step()
+    optimizer.zero_grad(set_to_none=True)
+    return loss.detach()
 
 
 # --------------------------------------------------------------------------- the loop
@@ -176,7 +324,8 @@ def train(
     *,
     epochs: int | None = None,
     checkpoint_dir: str | os.PathLike | None = None,
-    checkpoint_every: int = 0,
+    checkpoint_seconds: float | None = 120.0,
+    first_checkpoint_step: int = 0,
     evaluate_before: bool = True,
     evaluate_each_epoch: bool = True,
     progress: bool = True,
@@ -186,9 +335,12 @@ def train(
     epoch. Ctrl-C stops cleanly and returns what was recorded so far.
 
     ``evaluate_each_epoch=False`` scores only after the last epoch (for sweeps with many short
-    epochs). With ``checkpoint_dir``, a checkpoint is written every ``checkpoint_every``
-    steps and at the end of each epoch, and an existing one there is resumed from: the
-    finished run's loss history equals an uninterrupted run's with the same seed.
+    epochs). With ``checkpoint_dir``, an existing checkpoint there is resumed from (the
+    finished run's loss history equals an uninterrupted run's with the same seed), and one
+    is taken once ``checkpoint_seconds`` have passed since the last (0: after every step;
+    None: never by time) and at step ``first_checkpoint_step`` (0: none), but never after
+    the last step: the caller saves a finished run. A checkpoint is copied to CPU memory
+    between two steps and written by a background thread while training goes on.
     """
     epochs = cfg.epochs if epochs is None else epochs
     if len(train_set) == 0:
@@ -196,26 +348,19 @@ def train(
     device = pick_device(cfg.device)
     precision = pick_precision(cfg.precision, device)
     set_seed(cfg.seed)
-    accelerator = _accelerator(cpu=device.type == "cpu")
+    accelerator = make_accelerator(cpu=device.type == "cpu")
     # Mixed precision is ours, not Accelerate's: its setting is fixed once per process, and a
     # notebook compares fp32 and bf16 runs side by side. The scaler only acts for fp16.
     scaler = torch.amp.GradScaler(device.type, enabled=precision == "fp16")
     if device.type == "cuda":
         torch.backends.cuda.matmul.allow_tf32 = True  # free speed on Ampere+, same accuracy
         torch.backends.cudnn.allow_tf32 = True
-    collate = make_collator(tokenizer, pad_to_multiple_of=8 if device.type == "cuda" else None)
-    sampler = LengthGroupedBatchSampler(train_set.lengths, cfg.batch_size, seed=cfg.seed)
-    # Its own generator: creating an iterator must not draw from the global RNG, or dropout
-    # masks after a resume would differ from an uninterrupted run's.
-    loader = DataLoader(train_set, batch_sampler=sampler, collate_fn=collate,
-                        pin_memory=device.type == "cuda",
-                        generator=torch.Generator().manual_seed(cfg.seed))
+    loader = make_loader(train_set, tokenizer, cfg, device)
+    sampler, collate = loader.batch_sampler, loader.collate_fn
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
     steps_per_epoch = len(loader)
     total_steps = steps_per_epoch * epochs
-    scheduler = get_scheduler("linear", optimizer,
-                              num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps),
-                              num_training_steps=total_steps)
+    scheduler = make_scheduler(optimizer, cfg, total_steps)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     raw_model = accelerator.unwrap_model(model)
 
@@ -229,27 +374,40 @@ def train(
         if state.get("scaler"):
             scaler.load_state_dict(state["scaler"])
 
-    def scores(tag: int) -> dict:
-        out = {}
+    def scores() -> dict[str, float]:
+        """Score every validation split; keyword arguments for an EpochRecord."""
         for name, data in eval_sets.items():
             probs = predict(raw_model, data, collate, cfg.eval_batch_size, precision)
-            out[name] = report(data.labels, probs)
-        result.final = out
-        return {name: r["accuracy"] for name, r in out.items()}
+            result.final[name] = SplitScores.from_report(report(data.labels, probs))
+        return {name.removeprefix("validation_"): s.accuracy for name, s in result.final.items()}
 
     if evaluate_before and step == 0 and eval_sets:
-        result.epochs.append({"epoch": 0, **scores(0)})
+        result.epochs.append(EpochRecord(epoch=0, **scores()))
 
     run_started = time.perf_counter()
 
     def elapsed() -> float:
         return elapsed_before + time.perf_counter() - run_started
 
+    writer = CheckpointWriter(folder) \
+        if folder is not None and accelerator.is_main_process else None
+    last_checkpoint = time.perf_counter()
+
+    def checkpoint_due() -> bool:
+        if writer is None or step == total_steps:  # a finished run is saved by the caller
+            return False
+        if step == first_checkpoint_step:
+            return True
+        return checkpoint_seconds is not None \
+            and time.perf_counter() - last_checkpoint >= checkpoint_seconds
+
     def checkpoint() -> None:
-        if folder is not None and accelerator.is_main_process:
-            save_checkpoint(folder, raw_model, optimizer, scheduler,
-                            {"step": step, "elapsed": elapsed(), "history": result.history,
-                             "epochs": result.epochs, "scaler": scaler.state_dict()})
+        nonlocal last_checkpoint
+        _flush(pending, result.history, steps_per_epoch, bar)
+        writer.save(raw_model, optimizer, scheduler,
+                    {"step": step, "elapsed": elapsed(), "history": result.history,
+                     "epochs": result.epochs, "scaler": scaler.state_dict()})
+        last_checkpoint = time.perf_counter()
 
     # A model this small spends more time synchronising threads than computing; one thread
     # is faster, and much faster when other work shares the cores.
@@ -259,7 +417,7 @@ def train(
     bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not progress,
                dynamic_ncols=True)
     model.train()
-    pending: list = []
+    pending: list = []  # (step, loss, lr) not yet read from the device
     try:
         for epoch in range(step // steps_per_epoch, epochs):
             done_in_epoch = step - epoch * steps_per_epoch
@@ -272,52 +430,55 @@ def train(
             sampler.set_epoch(epoch)
             started = time.perf_counter()
             for batch in batches:
-                with autocast_for(accelerator.device, precision):
-                    loss = model(**batch).loss
-                scaler.scale(loss).backward()
-                scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-                torch.nn.utils.clip_grad_norm_(model.parameters(), cfg.max_grad_norm)
-                scaler.step(optimizer)
-                scaler.update()
-                scheduler.step()
-                optimizer.zero_grad(set_to_none=True)
+                lr = scheduler.get_last_lr()[0]  # the rate this step uses (0 at step 1)
+                loss = train_step(model, batch, optimizer, scheduler, scaler,
+                                  device=accelerator.device, precision=precision,
+                                  max_grad_norm=cfg.max_grad_norm)
                 step += 1
                 # Keep the loss on the device; reading it each step would stall a GPU.
-                pending.append((step, loss.detach(), scheduler.get_last_lr()[0]))
+                pending.append((step, loss, lr))
                 if len(pending) == 20 or step % steps_per_epoch == 0:
                     _flush(pending, result.history, steps_per_epoch, bar)
-                if checkpoint_every and step % checkpoint_every == 0:
-                    _flush(pending, result.history, steps_per_epoch, bar)
+                # An epoch's last step is checkpointed after its evaluation (below), so that
+                # a resume from there never skips that epoch's record.
+                if step % steps_per_epoch and checkpoint_due():
                     checkpoint()
             _flush(pending, result.history, steps_per_epoch, bar)
             seconds = time.perf_counter() - started
-            losses = [h["loss"] for h in result.history if epoch < h["epoch"] <= epoch + 1]
-            record = {"epoch": epoch + 1, "train_loss": sum(losses) / max(len(losses), 1),
-                      "epoch_time_s": seconds}
-            if evaluate_each_epoch or epoch + 1 == epochs:
-                record.update(scores(epoch + 1))
-            result.epochs.append(record)
-            checkpoint()
+            losses = [h.loss for h in result.history if epoch < h.epoch <= epoch + 1]
+            accuracies = scores() if evaluate_each_epoch or epoch + 1 == epochs else {}
+            result.epochs.append(EpochRecord(
+                epoch=epoch + 1, train_loss=sum(losses) / max(len(losses), 1),
+                epoch_time_s=seconds, **accuracies))
+            if checkpoint_due():
+                checkpoint()
     except KeyboardInterrupt:
         _flush(pending, result.history, steps_per_epoch, bar)
         result.interrupted = True
+    except BaseException:
+        if writer is not None:
+            with contextlib.suppress(Exception):  # report the training error, not a write's
+                writer.wait()
+        raise
     finally:
         bar.close()
         torch.set_num_threads(threads)
+    if writer is not None:
+        writer.wait()  # the last checkpoint is whole on disk before train() returns
     if eval_sets and not result.final and not result.interrupted:
-        scores(epochs)  # resumed from a checkpoint taken after the last epoch
+        scores()  # resumed from a checkpoint taken after the last epoch
     result.wall_time_s = elapsed()
     model.eval()
     return result
 
 
-def _flush(pending: list, history: list[dict], steps_per_epoch: int, bar) -> None:
+def _flush(pending: list, history: list[Step], steps_per_epoch: int, bar) -> None:
     """Move buffered (step, loss, lr) into the history with one device sync."""
     if not pending:
         return
     values = torch.stack([loss for _, loss, _ in pending]).float().cpu().tolist()
     for (step, _, lr), loss in zip(pending, values, strict=True):
-        history.append({"step": step, "epoch": step / steps_per_epoch, "loss": loss, "lr": lr})
+        history.append(Step(step=step, epoch=step / steps_per_epoch, loss=loss, lr=lr))
     bar.update(len(pending))
     bar.set_postfix(loss=f"{values[-1]:.3f}")
     pending.clear()

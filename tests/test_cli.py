@@ -9,6 +9,8 @@ failure. Ctrl-C between and inside runs exits 130, and running the command again
 
 from __future__ import annotations
 
+import csv
+import errno
 import json
 import os
 import shutil
@@ -28,7 +30,7 @@ from mnli_lesson.cli import main
 from mnli_lesson.data import reachable, sample_dir
 
 COMPARISON = "pretrained-vs-scratch"
-SAMPLE_TRAIN_PAIRS = 216
+SAMPLE_TRAIN_PAIRS = 2004  # the built-in sample's train.csv (the tiny profile uses 216)
 # Runs that really train use 48 pairs (3 steps of 16 per epoch) and score 12 per split.
 SMALL = ("--train-size", "48", "--eval-size", "12")
 HAS_GPU = torch.cuda.is_available()
@@ -71,8 +73,8 @@ def tiny_model() -> Path:
 
 def sample_copy(folder: Path) -> Path:
     folder.mkdir(parents=True, exist_ok=True)
-    for csv in sample_dir().glob("*.csv"):
-        shutil.copy(csv, folder / csv.name)
+    for split in sample_dir().glob("*.csv"):
+        shutil.copy(split, folder / split.name)
     return folder
 
 
@@ -122,6 +124,25 @@ def _corrupt(change):
     return case
 
 
+def _set_cell(row: int, column: str, value: str):
+    """Put ``value`` in one cell of train.csv's data row ``row`` (0 = line 2), through the
+    csv module: a byte pattern would depend on what the sample's rows happen to contain."""
+    def change(data: Path):
+        path = data / "train.csv"
+        with path.open(newline="", encoding="utf-8") as handle:
+            rows = list(csv.reader(handle))
+        rows[row + 1][rows[0].index(column)] = value
+        with path.open("w", newline="", encoding="utf-8") as handle:
+            csv.writer(handle, lineterminator="\r\n").writerows(rows)  # the sample's endings
+    return change
+
+
+def _latin1_in_first_row(data: Path):
+    """A Latin-1 byte (not UTF-8) in the first pair's premise, on line 2."""
+    _set_cell(0, "premise", "The champion won.")(data)
+    edit(data / "train.csv", lambda b: b.replace(b"champion", b"champi\xf3n", 1))
+
+
 def _truncate_inside_a_quote(data: Path):
     def cut(b: bytes) -> bytes:
         return b[: b.index(b'\n"', len(b) // 2) + 12]
@@ -129,7 +150,12 @@ def _truncate_inside_a_quote(data: Path):
 
 
 def _truncate_after_last_comma(data: Path):
-    edit(data / "train.csv", lambda b: b[: b.rstrip().rindex(b",") + 1])
+    """Cut the last row just after the comma that ends its hypothesis: its label is empty."""
+    def cut(b: bytes) -> bytes:
+        body = b.rstrip()
+        before_genre = body.rindex(b",")
+        return body[: body.rindex(b",", 0, before_genre) + 1]
+    edit(data / "train.csv", cut)
 
 
 def _model_missing(tmp, m, tiny):
@@ -192,12 +218,12 @@ BAD_INPUT = [
     pytest.param(_corrupt(_header(b"premise,hypothesis,label", b"premise,hypothsis,label")),
                  ["'hypothsis' looks misspelt", "rename it to 'hypothesis'"],
                  id="csv-misspelt-column"),
-    pytest.param(_corrupt(_header(b",2\r\n", b",5\r\n")),
+    pytest.param(_corrupt(_set_cell(0, "label", "5")),
                  ["line 2: label '5' is not an MNLI label", "0/1/2"], id="csv-label-5"),
-    pytest.param(_corrupt(_header(b",2\r\n", b",contradicton\r\n")),
+    pytest.param(_corrupt(_set_cell(0, "label", "contradicton")),
                  ["'contradicton' is not an MNLI label", "entailment/neutral/contradiction"],
                  id="csv-label-misspelt"),
-    pytest.param(_corrupt(_header(b"champion", b"champi\xf3n")),
+    pytest.param(_corrupt(_latin1_in_first_row),
                  ["not UTF-8 text (line 2", "re-save it as UTF-8"], id="csv-not-utf8"),
     pytest.param(_corrupt(_truncate_inside_a_quote), ["truncated", "download it again"],
                  id="csv-truncated-in-a-quote"),
@@ -284,6 +310,157 @@ def test_help_still_works(capsys):
     assert "--train-size" in capsys.readouterr().out
 
 
+# --------------------------------------------------------------------------- output folder
+# A bad --out must fail before anything trains (store.check_writable), in one line.
+
+
+@pytest.fixture
+def no_training(monkeypatch) -> list[dict]:
+    """Calls of experiments.train: none may happen before an output-folder error."""
+    calls: list[dict] = []
+
+    def spy(*args, **kwargs):
+        calls.append(kwargs)
+        raise AssertionError("trained before the output folder was checked")
+
+    monkeypatch.setattr(experiments, "train", spy)
+    return calls
+
+
+def _refuse_writes(monkeypatch, folder: Path, code: int) -> None:
+    """Files in ``folder`` fail with ``code`` (as root, chmod stops nothing). A full disk
+    lets a file be created and fails part-way through writing it; otherwise creating it fails."""
+    def inside(path) -> bool:
+        return Path(os.fsdecode(path)).parent == folder
+
+    if code == errno.ENOSPC:
+        real_write_bytes = Path.write_bytes
+
+        def write_bytes(self, data):
+            if not inside(self):
+                return real_write_bytes(self, data)
+            real_write_bytes(self, data[:1])  # what fitted before the disk filled up
+            raise OSError(code, os.strerror(code), str(self))
+
+        monkeypatch.setattr(Path, "write_bytes", write_bytes)
+        return
+    real_open = os.open
+
+    def refusing_open(path, flags, *args, **kwargs):
+        if inside(path) and flags & os.O_CREAT:
+            raise OSError(code, os.strerror(code), os.fsdecode(path))
+        return real_open(path, flags, *args, **kwargs)
+
+    monkeypatch.setattr(os, "open", refusing_open)
+
+
+REFUSED_WRITES = [
+    pytest.param(errno.EACCES, ["permission denied or read-only", "--out"], id="permission"),
+    pytest.param(errno.EROFS, ["permission denied or read-only", "--out"], id="read-only"),
+    pytest.param(errno.ENOSPC, ["the disk is full", "free some space", "--out"], id="disk-full"),
+    pytest.param(errno.ENAMETOOLONG, ["too long", "shorter --out"], id="name-too-long"),
+]
+
+
+@pytest.mark.parametrize(("code", "expected"), REFUSED_WRITES)
+def test_out_that_refuses_writes(code, expected, tmp_path, monkeypatch, capsys, no_training):
+    out = tmp_path / "out"
+    out.mkdir()  # the folder is there; writing into it fails
+    _refuse_writes(monkeypatch, out, code)
+    rc = main(compare_argv(out))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    for text in expected:
+        assert text in line
+    assert str(out) in line
+    assert not no_training
+    assert list(out.iterdir()) == [], "a failed write must not leave a (hidden) file behind"
+
+
+def test_out_on_a_nearly_full_disk(tmp_path, monkeypatch, capsys, no_training):
+    real_statvfs = os.statvfs
+
+    def nearly_full(path):
+        found = real_statvfs(path)
+        return os.statvfs_result((*found[:4], 10, *found[5:]))  # f_bavail: 10 blocks
+
+    monkeypatch.setattr(os, "statvfs", nearly_full)
+    rc = main(compare_argv(tmp_path / "out"))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    assert "MB free" in line and "free some space" in line and "--out" in line
+    assert not no_training
+
+
+def _self_loop(tmp: Path) -> Path:
+    (tmp / "loop").symlink_to("loop")
+    return tmp / "loop"
+
+
+def _two_link_loop(tmp: Path) -> Path:
+    (tmp / "a").symlink_to("b")
+    (tmp / "b").symlink_to("a")
+    return tmp / "a"
+
+
+def _inside_a_loop(tmp: Path) -> Path:
+    return _self_loop(tmp) / "results"
+
+
+@pytest.mark.parametrize(("make", "expected"), [
+    pytest.param(_self_loop, ["link", "--out"], id="self"),
+    pytest.param(_two_link_loop, ["link", "--out"], id="two-links"),
+    pytest.param(_inside_a_loop, ["symbolic link that loops", "--out"], id="inside"),
+])
+def test_out_is_a_symbolic_link_loop(make, expected, tmp_path, capsys, no_training):
+    out = make(tmp_path)
+    rc = main(compare_argv(out))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    for text in expected:
+        assert text in line
+    assert not no_training
+
+
+@pytest.mark.parametrize("parts", [
+    pytest.param(["x" * 300], id="name-over-255-bytes"),
+    pytest.param(["y" * 200] * 25, id="path-over-4096-bytes"),
+])
+def test_out_path_too_long(parts, tmp_path, capsys, no_training):
+    out = tmp_path.joinpath(*parts)
+    rc = main(compare_argv(out))
+    line = one_error_line(capsys.readouterr().err)
+    assert rc == 2
+    assert "too long" in line and "--out" in line
+    assert not no_training
+
+
+@pytest.mark.parametrize("how", ["argument", "environment"])
+def test_out_under_the_home_folder(how, tmp_path, monkeypatch, capsys):
+    """``--out=~/x`` (which the shell leaves alone) and MNLI_LESSON_OUT_DIR=~/x."""
+    home, cwd = tmp_path / "home", tmp_path / "cwd"
+    home.mkdir()
+    cwd.mkdir()
+    monkeypatch.setenv("HOME", str(home))
+    monkeypatch.chdir(cwd)  # where an unexpanded "~" folder would appear
+    argv = ["compare", COMPARISON, "--profile", "tiny", "--no-progress", "--epochs", "1", *SMALL]
+    if how == "argument":
+        argv.append("--out=~/x")
+    else:
+        monkeypatch.setenv("MNLI_LESSON_OUT_DIR", "~/x")
+    rc = main(argv)
+    out, err = capsys.readouterr()
+    assert rc == 0, err
+    assert "Traceback" not in err and "error:" not in err
+    printed = [Path(line.split(": ", 1)[1]) for line in out.splitlines()
+               if line.startswith(("figure: ", "results: "))]
+    assert len(printed) == 4, out  # three figures and the summary
+    for path in printed:
+        assert path.is_relative_to(home / "x") and path.is_file(), path
+    assert list((home / "x" / COMPARISON).glob("pretrained-*.json"))
+    assert not (cwd / "~").exists()
+
+
 # --------------------------------------------------------------------------- as a subprocess
 
 
@@ -299,7 +476,7 @@ def run_module(*args: str, env: dict[str, str] | None = None,
 SUBPROCESS_CASES = [  # argparse, config, and (the slow one: torch is imported) the data
     pytest.param(_args("--lr", "abc"), ["invalid float value"], id="lr-abc"),
     pytest.param(_args("--epochs", "0"), ["epochs must be a positive number"], id="epochs-0"),
-    pytest.param(_corrupt(_header(b",2\r\n", b",5\r\n")), ["label '5'"], id="csv-label-5"),
+    pytest.param(_corrupt(_set_cell(0, "label", "5")), ["label '5'"], id="csv-label-5"),
 ]
 
 
@@ -476,11 +653,11 @@ def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeyp
     out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "1", *SMALL)
     real_run, started = experiments.run, []
 
-    def second_run_interrupted(spec, *args, **kwargs):
-        started.append(spec.slug)
+    def second_run_interrupted(planned, *args, **kwargs):
+        started.append(planned.spec.slug)
         if len(started) == 2:
             raise KeyboardInterrupt
-        return real_run(spec, *args, **kwargs)
+        return real_run(planned, *args, **kwargs)
 
     with monkeypatch.context() as m:
         m.setattr(experiments, "run", second_run_interrupted)

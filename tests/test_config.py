@@ -21,17 +21,51 @@ def test_each_profile_resolves_to_itself(clean_env, profile):
 def test_tiny_profile_is_offline_and_small(clean_env):
     cfg = resolve_config("tiny")
     assert (cfg.data, cfg.model) == ("sample", "tiny")
-    assert cfg.train_size is None
+    assert (cfg.train_size, cfg.eval_size) == (216, 36)
+
+
+def test_offline_profile_uses_the_pretrained_encoder_and_the_whole_sample(clean_env):
+    cfg = resolve_config("offline")
+    assert (cfg.data, cfg.model) == ("sample", "offline-minilm")
+    assert cfg.train_size >= 2000 and cfg.eval_size >= 500
 
 
 def test_full_profile_uses_all_pairs(clean_env):
     assert resolve_config("full").train_size is None
 
 
-def test_auto_picks_cpu_without_a_gpu(clean_env):
-    expected = "gpu" if torch.cuda.is_available() else "cpu"
+@pytest.mark.parametrize("hub, kaggle", [(True, True), (False, True), (True, False),
+                                         (False, False)])
+def test_auto_picks_by_hardware_and_by_what_answers(clean_env, monkeypatch, capsys, hub, kaggle):
+    import mnli_lesson.data
+
+    monkeypatch.delenv("HF_HUB_OFFLINE", raising=False)
+    answers = {"huggingface.co": hub, "www.kaggle.com": kaggle}
+    monkeypatch.setattr(mnli_lesson.data, "reachable", lambda host, **_: answers[host])
+    online = "gpu" if torch.cuda.is_available() else "cpu"
+    expected = online if hub and kaggle else "offline"
     assert resolve_config("auto").profile == expected
     assert resolve_config().profile == expected  # auto is the default
+    lines = capsys.readouterr().out.splitlines()
+    assert lines[0].startswith(f"profile auto -> {expected}: ")
+    if not hub:
+        assert "Hugging Face Hub" in lines[0] and "cannot be reached" in lines[0]
+
+
+def test_auto_is_offline_when_the_hub_is_switched_off(clean_env, monkeypatch):
+    import mnli_lesson.data
+
+    monkeypatch.setenv("HF_HUB_OFFLINE", "1")
+    monkeypatch.setattr(mnli_lesson.data, "reachable", lambda host, **_: True)
+    assert resolve_config("auto").profile == "offline"
+
+
+def test_a_malformed_hf_endpoint_means_offline(clean_env, monkeypatch):
+    import mnli_lesson.data
+
+    monkeypatch.setenv("HF_ENDPOINT", "http://[::1")
+    monkeypatch.setattr(mnli_lesson.data, "reachable", lambda host, **_: True)
+    assert resolve_config("auto").profile == "offline"
 
 
 def test_env_sets_profile():

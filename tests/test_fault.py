@@ -2,7 +2,10 @@
 was never interrupted.
 
 Folder A: ``compare pretrained-vs-scratch`` is killed (SIGKILL) just after the first run wrote
-a mid-epoch checkpoint, then the same command is run again to the end. Folder B: the same
+a mid-epoch checkpoint, then the same command is run again to the end. Checkpoints are written
+by a background thread, at most every ``experiments.CHECKPOINT_SECONDS`` and once at step
+``experiments.FIRST_CHECKPOINT_STEP``: that step-based one is the checkpoint this short run
+gets, at the same step on a fast or a slow machine. Folder B: the same
 command, uninterrupted (it runs alongside A to save time). Both processes get one thread, so
 their floating point is the same; the resumed run must then match B step for step.
 """
@@ -27,14 +30,15 @@ from mnli_lesson import experiments
 from mnli_lesson.checkpoints import build_tiny_checkpoint
 from mnli_lesson.cli import _resolve, build_parser, main
 from mnli_lesson.config import resolve_config
-from mnli_lesson.data import load_mnli
 
 COMPARISON = "pretrained-vs-scratch"
 TINY = resolve_config("tiny", environ={})
-STEPS_PER_EPOCH = math.ceil(len(load_mnli("sample").train) / TINY.batch_size)  # 14
-# Enough epochs that the periodic checkpoint (step 50) lands inside the first run, mid-epoch,
+STEPS_PER_EPOCH = math.ceil(TINY.train_size / TINY.batch_size)  # 216 pairs: 14
+# Enough epochs that the first checkpoint (step 50) lands inside the first run, mid-epoch,
 # and one more so that whole epochs follow the resume point.
-EPOCHS = math.ceil((experiments.CHECKPOINT_EVERY + 1) / STEPS_PER_EPOCH) + 1  # 5
+FIRST = experiments.FIRST_CHECKPOINT_STEP
+assert FIRST % STEPS_PER_EPOCH, "the test wants a mid-epoch checkpoint"
+EPOCHS = math.ceil((FIRST + 1) / STEPS_PER_EPOCH) + 1  # 5
 TOTAL_STEPS = EPOCHS * STEPS_PER_EPOCH  # 70
 COMMAND = [sys.executable, "-m", "mnli_lesson", "compare", COMPARISON, "--profile", "tiny",
            "--epochs", str(EPOCHS), "--no-progress"]
@@ -94,7 +98,7 @@ def crash(tmp_path_factory) -> dict:
     try:
         while victim.poll() is None and time.monotonic() < deadline:
             seen = latest_step(a / COMPARISON)
-            if seen >= experiments.CHECKPOINT_EVERY:
+            if seen >= FIRST:
                 victim.send_signal(signal.SIGKILL)  # a hard crash: no handler runs
                 break
             time.sleep(0.02)
@@ -157,7 +161,6 @@ def untimed(epochs: list[dict]) -> list[dict]:
     return [{k: v for k, v in e.items() if k != "epoch_time_s"} for e in epochs]
 
 
-
 def test_the_resumed_run_equals_the_uninterrupted_one(crash):
     a, b = results(crash["A"]), results(crash["B"])
     differences = []
@@ -193,10 +196,11 @@ def planted_checkpoint(tmp_path, clean_env):
     argv = ["compare", COMPARISON, "--profile", "tiny", "--out", str(tmp_path / "out"),
             "--no-progress", "--epochs", "1", "--train-size", "48", "--eval-size", "12"]
     cfg = _resolve(build_parser().parse_args(argv))
-    spec = experiments.COMPARISONS[COMPARISON][0]
-    ckpt = tmp_path / "out" / COMPARISON / f"{spec.slug}-{experiments.fingerprint(cfg, spec)}.ckpt"
+    prepared = experiments.prepare(cfg)
+    planned = experiments.plan(COMPARISON, cfg, len(prepared.data.train))[0]
+    ckpt = tmp_path / "out" / COMPARISON / f"{experiments.run_stem(planned, prepared)}.ckpt"
     ckpt.mkdir(parents=True)
-    save_model(experiments.build_for(cfg, spec), str(ckpt / "model-1.safetensors"))
+    save_model(experiments.build_for(cfg, planned.spec), str(ckpt / "model-1.safetensors"))
     marker = tmp_path / "pwned"
     torch.save({"step": 1, "payload": _Payload(marker)}, ckpt / "state-1.pt")
     (ckpt / "latest.json").write_text(json.dumps({"step": 1}), encoding="utf-8")

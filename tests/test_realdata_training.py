@@ -17,6 +17,7 @@ import torch
 from mnli_lesson import experiments
 from mnli_lesson.config import resolve_config
 from mnli_lesson.experiments import RunSpec
+from mnli_lesson.results import RunResult
 from mnli_lesson.train import cpu_has_fast_bf16
 
 # The `cpu` profile's own settings (2,000 pairs, 3 epochs, lr 5e-5, batch 32), so these tests
@@ -49,11 +50,12 @@ def prepared(shared_paths, tmp_path_factory):
     return prep
 
 
-def _run(prepared, spec: RunSpec) -> dict:
-    results, _ = experiments.run(spec, prepared, None, progress=False, keep_model=False)
+def _run(prepared, spec: RunSpec) -> RunResult:
+    planned = experiments.plan_run(spec, prepared.cfg, len(prepared.data.train))
+    results, _ = experiments.run(planned, prepared, None, progress=False, keep_model=False)
     # Shown with `pytest -s` (and in CI logs on failure): what the claims were tested against.
     print(f"\n{spec.label}: matched accuracy {_matched(results):.3f}, "
-          f"train time {results['wall_time_s']:.0f} s")
+          f"train time {results.wall_time_s:.0f} s")
     return results
 
 
@@ -74,8 +76,8 @@ def frozen(prepared):
                                   evaluate_each_epoch=False))
 
 
-def _matched(results: dict) -> float:
-    return results["final"]["validation_matched"]["accuracy"]
+def _matched(results: RunResult) -> float:
+    return results.accuracy("matched")
 
 
 def test_pretrained_beats_scratch_by_15_points(pretrained, scratch):
@@ -86,8 +88,8 @@ def test_pretrained_beats_scratch_by_15_points(pretrained, scratch):
 def test_pretrained_loss_drops_below_scratch_within_the_first_epoch(pretrained, scratch):
     steps_per_epoch = math.ceil(TRAIN_PAIRS / 32)
     late_first_epoch = slice(2 * steps_per_epoch // 3, steps_per_epoch)  # its last third
-    pre = np.mean([h["loss"] for h in pretrained["history"][late_first_epoch]])
-    scr = np.mean([h["loss"] for h in scratch["history"][late_first_epoch]])
+    pre = np.mean([h.loss for h in pretrained.history[late_first_epoch]])
+    scr = np.mean([h.loss for h in scratch.history[late_first_epoch]])
     # The mean of ~20 per-step losses wobbles by about 0.005; 0.01 is well clear of that.
     assert pre < scr - 0.01, f"pre-trained {pre:.3f} vs scratch {scr:.3f}"
 
@@ -95,7 +97,7 @@ def test_pretrained_loss_drops_below_scratch_within_the_first_epoch(pretrained, 
 def test_scratch_stays_near_the_uniform_guess(scratch):
     # With a few thousand pairs a random Transformer learns almost nothing: its loss stays
     # near ln 3, the loss of predicting 1/3 for every label.
-    last = np.mean([h["loss"] for h in scratch["history"][-20:]])
+    last = np.mean([h.loss for h in scratch.history[-20:]])
     assert abs(last - math.log(3)) < 0.1
 
 
@@ -114,12 +116,12 @@ def test_fine_tuned_model_beats_chance(pretrained, frozen):
 
 
 def test_frozen_trains_only_the_head(pretrained, frozen):
-    assert frozen["params"]["all"]["trainable"] < 0.01 * pretrained["params"]["all"]["trainable"]
+    assert frozen.trainable_params < 0.01 * pretrained.trainable_params
 
 
 def test_loss_histories_are_finite_and_complete(pretrained, scratch, frozen):
     for results in (pretrained, scratch, frozen):
-        losses = [h["loss"] for h in results["history"]]
+        losses = results.losses()
         assert len(losses) == EPOCHS * math.ceil(TRAIN_PAIRS / 32)
         assert all(math.isfinite(x) for x in losses)
 
@@ -131,8 +133,8 @@ def test_bf16_reaches_fp32_accuracy(prepared, pretrained):
     import dataclasses
 
     bf16 = dataclasses.replace(prepared.cfg, precision="bf16")
-    prep16 = experiments.Prepared(bf16, prepared.data, prepared.tokenizer, prepared.eval_sets)
+    prep16 = dataclasses.replace(prepared, cfg=bf16)
     results = _run(prep16, RunSpec("pretrained-bf16", "pre-trained bf16",
                                    evaluate_each_epoch=False))
-    assert results["precision"] == "bf16"
+    assert results.precision == "bf16"
     assert abs(_matched(results) - _matched(pretrained)) < 0.04

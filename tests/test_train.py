@@ -1,8 +1,9 @@
 """Tests for mnli_lesson.train on the tiny model: one step, determinism, records, schedule,
-Ctrl-C, checkpoint resume, and the hardware choices."""
+Ctrl-C, checkpoint resume, background checkpoints, and the hardware choices."""
 
 from __future__ import annotations
 
+import dataclasses
 import math
 from pathlib import Path
 
@@ -11,7 +12,7 @@ import torch
 from transformers import get_scheduler
 
 from mnli_lesson.config import resolve_config
-from mnli_lesson.data import load_mnli
+from mnli_lesson.data import load_mnli, stratified_subset
 from mnli_lesson.encoding import (
     EncodedPairs,
     encode_pairs,
@@ -21,8 +22,11 @@ from mnli_lesson.encoding import (
 )
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import build_model
+from mnli_lesson.results import Step
 from mnli_lesson.train import (
+    CheckpointWriter,
     cpu_has_fast_bf16,
+    load_checkpoint,
     make_optimizer,
     pick_device,
     pick_precision,
@@ -58,7 +62,10 @@ def tokenizer():
 def datasets(tokenizer, cfg):
     data = load_mnli("sample")
     accepted = forward_inputs(build_model("tiny"))
-    return {name: encode_pairs(tokenizer, data.splits[name], cfg.max_length).restrict_to(accepted)
+    sizes = {"train": cfg.train_size, **dict.fromkeys(SPLITS, cfg.eval_size)}  # 216, 36, 36
+    return {name: encode_pairs(tokenizer, stratified_subset(data.splits[name], sizes[name],
+                                                            cfg.seed),
+                               cfg.max_length).restrict_to(accepted)
             for name in ("train", *SPLITS)}
 
 
@@ -91,7 +98,7 @@ def baseline(cfg, tokenizer, datasets):
 
 
 def losses(result) -> list[float]:
-    return [h["loss"] for h in result.history]
+    return [h.loss for h in result.history]
 
 
 # --------------------------------------------------------------------------- one step
@@ -137,55 +144,59 @@ def test_different_seed_gives_a_different_history(cfg, tokenizer, datasets, base
 
 
 def test_history_has_one_record_per_step(baseline):
-    assert [h["step"] for h in baseline.history] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
+    assert [h.step for h in baseline.history] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
     for h in baseline.history:
-        assert set(h) == {"step", "epoch", "loss", "lr"}
-        assert h["epoch"] == pytest.approx(h["step"] / STEPS_PER_EPOCH)
-        assert math.isfinite(h["loss"]) and h["loss"] > 0
+        assert isinstance(h, Step)
+        assert h.epoch == pytest.approx(h.step / STEPS_PER_EPOCH)
+        assert math.isfinite(h.loss) and h.loss > 0
 
 
 def test_epoch_records(baseline):
-    assert [e["epoch"] for e in baseline.epochs] == list(range(EPOCHS + 1))
+    assert [e.epoch for e in baseline.epochs] == list(range(EPOCHS + 1))
     before = baseline.epochs[0]
-    assert set(before) == {"epoch", *SPLITS}  # accuracy before training, nothing else
+    # accuracy before training, nothing else
+    assert before.train_loss is None and before.epoch_time_s is None
     for record in baseline.epochs:
-        assert all(0.0 <= record[name] <= 1.0 for name in SPLITS)
+        assert all(0.0 <= acc <= 1.0 for acc in (record.matched, record.mismatched))
     for record in baseline.epochs[1:]:
-        assert record["epoch_time_s"] > 0
-        assert math.isfinite(record["train_loss"]) and record["train_loss"] > 0
+        assert record.epoch_time_s > 0
+        assert math.isfinite(record.train_loss) and record.train_loss > 0
 
 
 def test_train_loss_is_the_mean_of_the_epoch_steps(baseline):
     first = losses(baseline)[:STEPS_PER_EPOCH]
-    assert baseline.epochs[1]["train_loss"] == pytest.approx(sum(first) / len(first))
+    assert baseline.epochs[1].train_loss == pytest.approx(sum(first) / len(first))
 
 
 def test_final_scores_and_run_facts(baseline):
     assert set(baseline.final) == set(SPLITS)
-    assert baseline.final["validation_matched"]["n"] == 36
+    assert baseline.final["validation_matched"].n == 36
     assert not baseline.interrupted and baseline.resumed_from_step == 0
     assert baseline.precision == ("bf16" if cpu_has_fast_bf16() else "fp32")
     assert baseline.wall_time_s > 0
-    assert baseline.to_dict()["history"] == baseline.history
 
 
 def test_lr_warms_up_then_decays_to_zero(cfg, baseline):
-    lrs = [h["lr"] for h in baseline.history]
+    from mnli_lesson.train import lr_schedule
+
+    lrs = [h.lr for h in baseline.history]
     warmup = math.ceil(cfg.warmup_ratio * len(lrs))
     peak = lrs.index(max(lrs))
-    assert peak == warmup - 1  # lr after the step that finishes warm-up
+    assert lrs[0] == 0.0  # each record holds the rate its step used: warm-up starts at zero
+    assert peak == warmup  # the first step after warm-up runs at the peak
     assert max(lrs) == pytest.approx(cfg.lr)
     assert all(a < b for a, b in zip(lrs[:peak], lrs[1:peak + 1], strict=True))
     assert all(a > b for a, b in zip(lrs[peak:-1], lrs[peak + 1:], strict=True))
-    assert lrs[-1] == pytest.approx(0.0, abs=cfg.lr * 1e-6)
+    assert lrs == pytest.approx(lr_schedule(cfg, len(lrs)))  # what notebook 03 plots
 
 
 def test_frozen_training_changes_only_the_head(tokenizer, datasets):
     cfg = resolve_config("tiny", environ={}, epochs=1)
     model = build_model("tiny", frozen=True, seed=cfg.seed)
-    before = {k: v.clone() for k, v in model.state_dict().items()}
+    before = {k: v.detach().cpu().clone() for k, v in model.state_dict().items()}
     run(cfg, tokenizer, datasets, model=model)
-    after = model.state_dict()
+    # On a GPU machine the trained weights live on CUDA: compare on the CPU.
+    after = {k: v.detach().cpu() for k, v in model.state_dict().items()}
     changed = {k.split(".")[0] for k in before if not torch.equal(before[k], after[k])}
     assert changed == {"pre_classifier", "classifier"}
 
@@ -203,8 +214,8 @@ def test_keyboard_interrupt_stops_cleanly(cfg, tokenizer, datasets):
     model = interrupt_at(build_model("tiny", seed=cfg.seed), 5)
     result = run(cfg, tokenizer, datasets, model=model)
     assert result.interrupted
-    assert [h["step"] for h in result.history] == [1, 2, 3, 4]
-    assert [e["epoch"] for e in result.epochs] == [0]
+    assert [h.step for h in result.history] == [1, 2, 3, 4]
+    assert [e.epoch for e in result.epochs] == [0]
 
 
 def checkpoint_files(folder: Path) -> list[str]:
@@ -213,13 +224,14 @@ def checkpoint_files(folder: Path) -> list[str]:
 
 @pytest.fixture(scope="module")
 def resumed(cfg, tokenizer, datasets, tmp_path_factory):
-    """A run stopped by Ctrl-C during step 7 (last checkpoint: step 6), then resumed."""
+    """A run checkpointed after every step (checkpoint_seconds=0), stopped by Ctrl-C during
+    step 7 (last checkpoint: step 6), then resumed."""
     folder = tmp_path_factory.mktemp("checkpoints")
     model = interrupt_at(build_model("tiny", seed=cfg.seed), 7)
     stopped = run(cfg, tokenizer, datasets, model=model, checkpoint_dir=folder,
-                  checkpoint_every=3)
+                  checkpoint_seconds=0)
     files_when_stopped = checkpoint_files(folder)
-    finished = run(cfg, tokenizer, datasets, checkpoint_dir=folder, checkpoint_every=3)
+    finished = run(cfg, tokenizer, datasets, checkpoint_dir=folder, checkpoint_seconds=0)
     return stopped, files_when_stopped, finished, folder
 
 
@@ -234,11 +246,12 @@ def test_resume_continues_from_the_checkpoint(resumed):
     _, _, finished, folder = resumed
     assert finished.resumed_from_step == 6
     assert not finished.interrupted
-    assert [h["step"] for h in finished.history] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
-    assert [e["epoch"] for e in finished.epochs] == list(range(EPOCHS + 1))
-    last = EPOCHS * STEPS_PER_EPOCH
+    assert [h.step for h in finished.history] == list(range(1, EPOCHS * STEPS_PER_EPOCH + 1))
+    assert [e.epoch for e in finished.epochs] == list(range(EPOCHS + 1))
+    # None after the last step (the caller saves a finished run); no temp files left behind.
+    last = EPOCHS * STEPS_PER_EPOCH - 1
     assert checkpoint_files(folder) == ["latest.json", f"model-{last}.safetensors",
-                                        f"state-{last}.pt"]  # no temp files left behind
+                                        f"state-{last}.pt"]
 
 
 def test_resume_keeps_the_steps_before_the_checkpoint(resumed, baseline):
@@ -249,6 +262,76 @@ def test_resume_keeps_the_steps_before_the_checkpoint(resumed, baseline):
 def test_resumed_history_equals_an_uninterrupted_run(resumed, baseline):
     _, _, finished, _ = resumed
     assert finished.history == baseline.history
+
+
+def test_no_checkpoint_before_its_time(cfg, tokenizer, datasets, tmp_path):
+    """The default: at most one per checkpoint_seconds; a short run writes none at all."""
+    run(cfg, tokenizer, datasets, epochs=1, checkpoint_dir=tmp_path / "ckpt")
+    assert not (tmp_path / "ckpt").exists()
+
+
+def test_first_checkpoint_step_at_an_epoch_end_keeps_that_epoch(cfg, tokenizer, datasets,
+                                                                  baseline, tmp_path):
+    """A checkpoint at an epoch's last step is taken after that epoch's evaluation, so the
+    resumed run has every epoch record."""
+    model = interrupt_at(build_model("tiny", seed=cfg.seed), STEPS_PER_EPOCH + 3)
+    stopped = run(cfg, tokenizer, datasets, model=model, checkpoint_dir=tmp_path,
+                  checkpoint_seconds=None, first_checkpoint_step=STEPS_PER_EPOCH)
+    assert stopped.interrupted
+    assert checkpoint_files(tmp_path) == ["latest.json", f"model-{STEPS_PER_EPOCH}.safetensors",
+                                          f"state-{STEPS_PER_EPOCH}.pt"]
+    finished = run(cfg, tokenizer, datasets, checkpoint_dir=tmp_path, checkpoint_seconds=None,
+                   first_checkpoint_step=STEPS_PER_EPOCH)
+    assert finished.resumed_from_step == STEPS_PER_EPOCH
+    assert finished.history == baseline.history
+    assert [(e.epoch, e.matched, e.mismatched) for e in finished.epochs] == \
+        [(e.epoch, e.matched, e.mismatched) for e in baseline.epochs]
+
+
+def test_background_checkpoint_holds_the_state_of_its_step(tokenizer, datasets, tmp_path):
+    """What is written is the state when save() was called, although the next step changes
+    weights and optimiser moments in place while the writer may still be busy."""
+    model = build_model("tiny", seed=0)
+    optimizer = make_optimizer(model, 1e-3, 0.0)
+    batch = make_collator(tokenizer)([datasets["train"][i] for i in range(16)])
+
+    def step() -> None:
+        model(**batch).loss.backward()
+        optimizer.step()
+        optimizer.zero_grad()
+
+    step()
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=4)
+    weights = {k: v.clone() for k, v in model.state_dict().items()}
+    moments = {i: {k: v.clone() for k, v in s.items()} for i, s in
+               optimizer.state_dict()["state"].items()}
+    writer = CheckpointWriter(tmp_path)
+    writer.save(model, optimizer, scheduler,
+                {"step": 1, "elapsed": 0.0, "history": [], "epochs": []})
+    step()  # in place, possibly while the writer is still writing
+    writer.wait()
+    fresh = build_model("tiny", seed=1)
+    fresh_optimizer = make_optimizer(fresh, 1e-3, 0.0)
+    load_checkpoint(tmp_path, fresh, fresh_optimizer,
+                    get_scheduler("linear", fresh_optimizer, num_warmup_steps=0,
+                                  num_training_steps=4))
+    assert all(torch.equal(v, weights[k]) for k, v in fresh.state_dict().items())
+    loaded = fresh_optimizer.state_dict()["state"]
+    assert loaded.keys() == moments.keys()
+    assert all(torch.equal(loaded[i][k], v) for i, s in moments.items() for k, v in s.items())
+
+
+def test_a_failed_background_write_is_raised(tmp_path):
+    model = build_model("tiny")
+    optimizer = make_optimizer(model, 1e-3, 0.0)
+    scheduler = get_scheduler("linear", optimizer, num_warmup_steps=0, num_training_steps=4)
+    (tmp_path / "taken").write_text("a file where the folder should be", encoding="utf-8")
+    writer = CheckpointWriter(tmp_path / "taken")
+    writer.save(model, optimizer, scheduler,
+                {"step": 1, "elapsed": 0.0, "history": [], "epochs": []})
+    with pytest.raises(OSError):
+        writer.wait()
+    writer.wait()  # the error is raised once
 
 
 def test_checkpoint_leaves_unrelated_files_alone(tmp_path):
@@ -289,3 +372,29 @@ def test_cuda_without_a_gpu_is_refused():
 def test_auto_device_is_cpu_without_a_gpu():
     assert pick_device("auto") == torch.device("cpu")
     assert pick_device("cpu") == torch.device("cpu")
+
+
+def test_a_step_by_hand_has_the_loss_train_records(cfg, tokenizer, datasets):
+    """Notebook 03 makes one step by hand; its loss is the first one train() records."""
+    from accelerate.utils import set_seed
+
+    from mnli_lesson.train import make_loader
+
+    model = build_model("tiny", seed=cfg.seed)
+    batch = next(iter(make_loader(datasets["train"], tokenizer, cfg)))
+    set_seed(cfg.seed)  # what train() does before its first step: same dropout masks
+    model.train()
+    by_hand = model(**batch).loss.item()
+    recorded = run(cfg, tokenizer, datasets, epochs=1).history[0].loss
+    assert by_hand == pytest.approx(recorded, rel=1e-6)
+    assert by_hand != pytest.approx(run(dataclasses.replace(cfg, seed=cfg.seed + 1), tokenizer,
+                                        datasets, epochs=1).history[0].loss, rel=1e-6)
+
+
+def test_lr_schedule_warms_up_from_zero_then_decays(cfg):
+    from mnli_lesson.train import lr_schedule
+
+    rates = lr_schedule(cfg, 100)
+    warm = math.ceil(cfg.warmup_ratio * 100)
+    assert rates[0] == 0 and rates[warm] == pytest.approx(cfg.lr)
+    assert max(rates) == pytest.approx(cfg.lr) and rates[-1] < rates[warm] / 10

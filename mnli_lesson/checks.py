@@ -1,0 +1,168 @@
+"""Answer checks that a notebook's check cells call.
+
+Each check prints one line and the grader (``mnli_lesson.grading``) reads that line:
+
+* ``✓ <name>: right``: the answer matches;
+* ``… <name>: not answered yet``: the answer is still a placeholder (``None`` or ``...``).
+  This does not raise, so a student notebook runs top to bottom, but it is not a pass;
+* a wrong answer raises ``CheckFailed("<name>: not right yet — <hint>")``. The hint never
+  contains the expected value, only what kind of answer is wanted.
+
+Expected values are computed by the notebook from its own run (a profile changes them), never
+typed in: ``close("baseline", baseline, expected=shares.max(), tol=0.5 / n_pairs)``. For
+answers that do not depend on the run and should not be readable from the check cell, use
+``hashed`` with a digest made by ``digest_of``.
+
+Every result is also kept in a registry (``results()``), in the kernel that ran the check.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+from collections.abc import Iterable
+from typing import Any
+
+from mnli_lesson.errors import LessonError
+
+RIGHT, UNANSWERED, WRONG = "right", "not answered yet", "not right yet"
+PASS_MARK, UNANSWERED_MARK = "✓", "…"
+
+_RESULTS: dict[str, str] = {}
+
+
+class CheckFailed(AssertionError):
+    """A wrong answer. An AssertionError, so nbval and pytest report it as a failed check."""
+
+
+def results() -> dict[str, str]:
+    """Each check's latest outcome in this kernel: name -> right / not answered yet / ..."""
+    return dict(_RESULTS)
+
+
+def reset() -> None:
+    """Forget every recorded outcome (tests use this)."""
+    _RESULTS.clear()
+
+
+def is_placeholder(answer: Any) -> bool:
+    """``None`` and ``...`` stand for "not answered yet" in a student notebook."""
+    return answer is None or answer is Ellipsis
+
+
+def _right(name: str) -> bool:
+    _RESULTS[name] = RIGHT
+    print(f"{PASS_MARK} {name}: {RIGHT}")
+    return True
+
+
+def _unanswered(name: str) -> bool:
+    _RESULTS[name] = UNANSWERED
+    print(f"{UNANSWERED_MARK} {name}: {UNANSWERED}")
+    return False
+
+
+def _wrong(name: str, hint: str) -> CheckFailed:
+    _RESULTS[name] = WRONG
+    return CheckFailed(f"{name}: {WRONG} — {hint}")
+
+
+def _number(value: Any) -> float | None:
+    """``value`` as a float (numpy and 0-d torch scalars included), or None if it is not one."""
+    if isinstance(value, (bool, str, bytes)):  # True == 1 and "0.5" parse, but are not answers
+        return None
+    try:
+        return float(value)
+    except (TypeError, ValueError, RuntimeError):  # RuntimeError: a torch tensor of many items
+        return None
+
+
+def close(name: str, answer: Any, expected: Any, tol: float | None = None, *,
+          hint: str | None = None) -> bool:
+    """Check a number: right when ``|answer - expected| <= tol``.
+
+    ``tol`` should come from the run, e.g. half a step of the quantity (``0.5 / n_pairs`` for
+    a share of ``n_pairs``); by default it is a relative 1e-6, for values the student
+    recomputes exactly. ``hint`` says what is asked for, without the value.
+    """
+    if is_placeholder(answer):
+        return _unanswered(name)
+    want = _number(expected)
+    if want is None or not math.isfinite(want):
+        raise LessonError(f"check {name!r}: the expected value is not a finite number; "
+                          "fix the notebook cell that computes it")
+    tol = 1e-9 + 1e-6 * abs(want) if tol is None else float(tol)
+    got = _number(answer)
+    if got is None:
+        raise _wrong(name, f"give one number, not a {type(answer).__name__}")
+    if not math.isfinite(got):
+        raise _wrong(name, f"{got} is not a usable number; {hint or 'check the computation'}")
+    if abs(got - want) <= tol:
+        return _right(name)
+    # Common slips get their own hint; none of them says what the value is.
+    if want != 0 and abs(got - 100 * want) <= 100 * tol:
+        raise _wrong(name, "this looks like a percentage; give a fraction between 0 and 1")
+    if want != 0 and abs(got + want) <= tol:
+        raise _wrong(name, "the sign is wrong")
+    raise _wrong(name, hint or "recompute it from the cells above")
+
+
+def normalise(value: Any) -> Any:
+    """Strings case- and space-insensitive; lists and tuples elementwise; sets orderless."""
+    if isinstance(value, str):
+        return " ".join(value.split()).casefold().strip(" .'\"")
+    if isinstance(value, (list, tuple)):
+        return tuple(normalise(v) for v in value)
+    if isinstance(value, (set, frozenset)):
+        return frozenset(normalise(v) for v in value)
+    if isinstance(value, float) and value.is_integer():
+        return int(value)  # 2.0 and 2 are the same choice
+    item = getattr(value, "item", None)  # numpy / torch scalars become Python numbers
+    if callable(item) and getattr(value, "ndim", 0) == 0:
+        return normalise(item())
+    return value
+
+
+def same(name: str, answer: Any, expected: Any, *, choices: Iterable[Any] | None = None,
+         hint: str | None = None) -> bool:
+    """Check a word, label, choice or short list, compared after ``normalise``.
+
+    ``choices`` (if given) are the allowed answers; an answer outside them gets a hint that
+    lists them, which tells nothing about which one is right.
+    """
+    if is_placeholder(answer):
+        return _unanswered(name)
+    got = normalise(answer)
+    if got == normalise(expected):
+        return _right(name)
+    if choices is not None:
+        allowed = [normalise(c) for c in choices]
+        if got not in allowed:
+            raise _wrong(name, "answer one of: " + ", ".join(map(str, allowed)))
+    raise _wrong(name, hint or "not this one; read the cells above again")
+
+
+def _canonical(value: Any) -> str:
+    norm = normalise(value)
+    if isinstance(norm, str):
+        return norm
+    if isinstance(norm, frozenset):
+        return json.dumps(sorted(_canonical(v) for v in norm))
+    if isinstance(norm, tuple):
+        return json.dumps([_canonical(v) for v in norm])
+    return json.dumps(norm)
+
+
+def digest_of(value: Any) -> str:
+    """The sha256 that ``hashed`` compares with; run it once, offline, to write a check."""
+    return hashlib.sha256(_canonical(value).encode("utf-8")).hexdigest()
+
+
+def hashed(name: str, answer: Any, digest: str, *, hint: str | None = None) -> bool:
+    """Check an answer against ``digest_of(right answer)``, so the check cell hides it."""
+    if is_placeholder(answer):
+        return _unanswered(name)
+    if digest_of(answer) == digest.strip().lower():
+        return _right(name)
+    raise _wrong(name, hint or "not this one; read the cells above again")

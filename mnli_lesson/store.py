@@ -1,0 +1,133 @@
+"""Files that are never half-written: one atomic write, JSON in and out, content digests.
+
+Everything the package saves (results, summaries, checkpoints, figures) goes through
+:func:`atomic_write`, so a crash or a full disk leaves the previous file, never a torn one.
+"""
+
+from __future__ import annotations
+
+import errno
+import hashlib
+import json
+import os
+import tempfile
+from collections.abc import Callable
+from pathlib import Path
+
+from mnli_lesson.errors import LessonError
+
+
+def _write_failure(path: Path, err: OSError) -> LessonError:
+    """One line for a failed write that says what to do about it."""
+    if err.errno == errno.ENOSPC:
+        return LessonError(f"the disk is full while writing {path}: free some space or point "
+                           "--out (MNLI_LESSON_OUT_DIR) at another disk")
+    if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
+        return LessonError(f"cannot write {path} (permission denied or read-only): point --out "
+                           "(MNLI_LESSON_OUT_DIR) at a folder you can write to")
+    if err.errno == errno.ENAMETOOLONG:
+        return LessonError(f"the path {str(path)[:80]}... is too long for this file system: "
+                           "choose a shorter --out folder")
+    return LessonError(f"cannot write {path} ({err.strerror or err}): choose another folder "
+                       "with --out")
+
+
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str | bytes) -> Path:
+    """Write ``path`` through a temporary file in the same folder, then rename it into place.
+
+    ``write`` is the text or bytes to store, or a function that writes a given path (for
+    ``torch.save``, ``save_model``, ``savefig``). The temporary file is removed if anything
+    fails, so a full disk is not kept full by a hidden leftover.
+    """
+    path = Path(path)
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
+        os.close(fd)
+    except OSError as err:
+        raise _write_failure(path, err) from None
+    tmp = Path(name)
+    try:
+        if isinstance(write, str):
+            tmp.write_text(write, encoding="utf-8")
+        elif isinstance(write, bytes):
+            tmp.write_bytes(write)
+        else:
+            write(tmp)
+        os.replace(tmp, path)
+    except OSError as err:
+        tmp.unlink(missing_ok=True)
+        raise _write_failure(path, err) from None
+    except RuntimeError as err:  # safetensors/torch report a full disk as RuntimeError
+        tmp.unlink(missing_ok=True)
+        if "unexpected pos" in str(err) or "No space" in str(err):
+            raise _write_failure(path, OSError(errno.ENOSPC, "No space left on device")) from None
+        raise
+    except BaseException:
+        tmp.unlink(missing_ok=True)
+        raise
+    return path
+
+
+def write_json(path: str | os.PathLike, payload: object) -> Path:
+    """``payload`` as indented JSON, atomically."""
+    return atomic_write(path, json.dumps(payload, indent=1, ensure_ascii=False))
+
+
+def read_json(path: str | os.PathLike) -> object:
+    """A JSON file's content, with one-line errors for a missing or damaged file."""
+    path = Path(path)
+    try:
+        return json.loads(path.read_text(encoding="utf-8"))
+    except FileNotFoundError:
+        raise LessonError(f"no results file at {path}: run the comparison first") from None
+    except IsADirectoryError:
+        raise LessonError(f"{path} is a folder, not a results file") from None
+    except PermissionError:
+        raise LessonError(f"cannot read {path} (permission denied)") from None
+    except (json.JSONDecodeError, UnicodeDecodeError):
+        raise LessonError(f"{path} is damaged (not valid JSON): delete it and run again") from None
+
+
+def digest(*parts: object) -> str:
+    """A short, stable hex digest of JSON-serialisable parts (sorted keys)."""
+    text = json.dumps(parts, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -> Path:
+    """Create ``folder`` and prove it takes a file, before any training: a read-only or full
+    output folder should fail now in one line, not after the first epoch."""
+    folder = Path(folder).expanduser()
+    try:
+        folder.resolve(strict=False)
+    except RuntimeError:  # Python < 3.13 reports a symlink loop this way
+        raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
+                          "another folder with --out") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
+                              "another folder with --out") from None
+    try:
+        if folder.exists() and not folder.is_dir():
+            raise LessonError(f"output folder {folder} is a file: choose another folder with "
+                              "--out")
+        folder.mkdir(parents=True, exist_ok=True)
+    except FileExistsError:
+        raise LessonError(f"output folder {folder} cannot be created (a broken link or a "
+                          "file is in the way): choose another folder with --out") from None
+    except OSError as err:
+        if err.errno == errno.ELOOP:
+            raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
+                              "another folder with --out") from None
+        raise _write_failure(folder, err) from None
+    atomic_write(folder / ".write-test", b"ok")
+    (folder / ".write-test").unlink(missing_ok=True)
+    try:
+        free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
+    except (OSError, AttributeError):  # not every platform tells
+        return folder
+    if free < need_bytes:
+        raise LessonError(f"only {free // 1_000_000} MB free in {folder}: free some space or "
+                          "point --out at another disk")
+    return folder
