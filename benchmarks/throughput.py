@@ -40,7 +40,7 @@ import numpy as np
 import pandas as pd
 import torch
 from accelerate.state import AcceleratorState, GradientState, PartialState
-from torch.utils.data import DataLoader, Dataset
+from torch.utils.data import DataLoader, Dataset, Sampler
 from transformers import (
     DataCollatorWithPadding,
     DistilBertConfig,
@@ -221,10 +221,10 @@ def _accelerate_states() -> tuple:
 class AccelerateScope:
     """A variant's own Accelerate state, swapped in while the variant is built and runs.
 
-    Accelerate keeps one state per process, shared by every ``Accelerator`` and fixed by the
-    first one: ``trainer_tuned``'s bf16 Trainer would be refused beside ``trainer_default``'s
-    fp32 one, or would silently inherit its precision. The state lives in dicts that every
-    instance shares, so swapping their contents gives each variant the state it was made with.
+    Accelerate keeps one state per process, shared by every ``Accelerator``: without this,
+    ``trainer_tuned``'s bf16 setting becomes everyone's, and the engine rows, prepared after
+    it, train under bf16 autocast (seen on a CPU with bf16 forced). The state lives in dicts
+    that every instance shares, so swapping their contents gives each variant its own.
     """
 
     def __init__(self):
@@ -396,6 +396,41 @@ class _LoopClock(TrainerCallback):
         self.last = (time.perf_counter() - self.start[0], time.process_time() - self.start[1])
 
 
+class _ContinuedSampler(Sampler):
+    """``Trainer``'s own training sampler, carried on from one ``train()`` call to the next as
+    the steps of one long run are. Each call would otherwise start a new epoch, and
+    ``LengthGroupedSampler`` puts an epoch's longest batch first: every chunk of a few steps
+    would start with the longest batch of the pool, where a real run meets it once an epoch."""
+
+    def __init__(self, sampler: Sampler):
+        self.sampler = sampler
+        self.stream = self._passes()
+
+    def _passes(self) -> Iterator[int]:
+        while True:
+            yield from self.sampler  # each pass draws a new order, as a new epoch does
+
+    def __len__(self) -> int:
+        return len(self.sampler)
+
+    def __iter__(self) -> Iterator[int]:
+        return (next(self.stream) for _ in range(len(self)))
+
+
+class _ContinuingTrainer(Trainer):
+    """``Trainer`` whose training sampler carries on across ``train()`` calls."""
+
+    _continued: _ContinuedSampler | None = None
+
+    def _get_train_sampler(self, train_dataset: Dataset | None = None) -> Sampler | None:
+        if self._continued is None:
+            sampler = super()._get_train_sampler(train_dataset)
+            if sampler is None:
+                return None
+            self._continued = _ContinuedSampler(sampler)
+        return self._continued
+
+
 class TrainerVariant(Variant):
     """A Hugging Face ``Trainer``; each chunk is one ``train(max_steps=…)`` call, timed by a
     callback around its loop (the setup of each call is not timed, as for the other variants,
@@ -413,14 +448,15 @@ class TrainerVariant(Variant):
                 output_dir=workdir, report_to=[], max_steps=1, save_strategy="no",
                 logging_strategy="no", eval_strategy="no", disable_tqdm=True,
                 use_cpu=device.type == "cpu", seed=SEED, **arguments)
-            self.trainer = Trainer(model=self.model, args=args, train_dataset=train_set,
-                                   data_collator=collator, callbacks=[self.clock])
+            self.trainer = _ContinuingTrainer(model=self.model, args=args,
+                                              train_dataset=train_set, data_collator=collator,
+                                              callbacks=[self.clock])
         self.trainer.remove_callback(PrinterCallback)  # it prints a metrics dict per train()
         self.optimizer_name = getattr(args.optim, "value", str(args.optim))
 
     def train_steps(self, steps: int) -> None:
-        # Each call builds a fresh dataloader, optimiser and schedule; the sampler draws its
-        # order from the global RNG, so successive chunks see different pairs.
+        # Each call builds a fresh dataloader, optimiser and schedule (outside the clock); the
+        # sampler carries on where the last call stopped.
         self.trainer.args.max_steps = steps
         self.trainer.train()
 

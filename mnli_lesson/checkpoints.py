@@ -43,7 +43,7 @@ OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
     "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
 )
-_TINY_VERSION = 2  # bump when the tiny recipe changes, so stale copies are rebuilt
+_TINY_VERSION = 3  # bump when the tiny recipe or the built-in sample changes (its vocab)
 _HASH_CHUNK = 1 << 20
 
 

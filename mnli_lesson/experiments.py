@@ -13,6 +13,7 @@ import dataclasses
 import math
 import os
 import shutil
+import time
 from collections.abc import Iterable
 from dataclasses import dataclass
 from pathlib import Path
@@ -27,7 +28,7 @@ from mnli_lesson.encoding import EncodedPairs, encode_pairs, forward_inputs, loa
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import build_model, check_tokenizer_fits, parameter_counts
 from mnli_lesson.results import SPLITS, ComparisonResult, PartCount, RunResult
-from mnli_lesson.store import atomic_write, digest, read_json, write_json
+from mnli_lesson.store import atomic_write, digest, exclusive, read_json, write_json
 from mnli_lesson.train import pick_device, train
 
 EVAL_SPLITS = SPLITS
@@ -249,14 +250,24 @@ def _fingerprint(planned: PlannedRun, prepared: Prepared) -> str:
 def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progress: bool = True,
         keep_model: bool = True) -> tuple[RunResult, torch.nn.Module | None]:
     """Train one run (or reload it) and return its results and, when at hand, the model."""
-    spec, cfg = planned.spec, planned.cfg
+    spec = planned.spec
     fp = _fingerprint(planned, prepared)
     stem = f"{spec.slug}-{fp}"
-    if folder is not None:
+    if folder is None:
+        return _train(planned, prepared, None, fp, progress=progress, keep_model=keep_model)
+    with exclusive(folder / f".{stem}.lock", f"training {stem}"):
+        # Checked again under the lock: another process may have just finished this run.
         twin = _finished_twin(folder / f"{stem}.json", fp, spec.evaluate_each_epoch)
         if twin is not None:
             return _reload(twin, folder / f"{stem}.json", planned, keep_model)
+        return _train(planned, prepared, folder, fp, progress=progress, keep_model=keep_model)
 
+
+def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str, *,
+           progress: bool, keep_model: bool) -> tuple[RunResult, torch.nn.Module | None]:
+    """Train one run and, when ``folder`` is given, save its results and weights there."""
+    spec, cfg = planned.spec, planned.cfg
+    stem = f"{spec.slug}-{fp}"
     model = build_for(cfg, spec)
     check_tokenizer_fits(prepared.tokenizer, model)
     train_set = prepared.train_set(planned.train_size, model)
@@ -269,8 +280,6 @@ def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progres
                     evaluate_before=spec.evaluate_each_epoch,
                     evaluate_each_epoch=spec.evaluate_each_epoch, progress=progress,
                     desc=spec.label)
-    import time
-
     result = RunResult(
         run=spec.slug, label=spec.label, init=spec.init, frozen=spec.frozen,
         train_size=len(train_set), epochs_planned=planned.epochs,

@@ -10,6 +10,7 @@ comparisons that train the same thing share one result.
 from __future__ import annotations
 
 import dataclasses
+import hashlib
 from pathlib import Path
 
 import pandas as pd
@@ -36,8 +37,6 @@ def training_settings(cfg: LessonConfig) -> dict[str, object]:
 def frame_digest(frame: pd.DataFrame) -> str:
     """Digest of the pairs and labels of ``frame``, in order (hashes every row's content)."""
     hashed = pd.util.hash_pandas_object(frame[list(COLUMNS)], index=False)
-    import hashlib
-
     return hashlib.sha256(hashed.to_numpy().tobytes()).hexdigest()
 
 

@@ -171,7 +171,7 @@ class RunResult:
                 final={k: _split_from_json(v) for k, v in body["final"].items()},
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
-            raise LessonError(f"{where} is not a complete run's results ({type(err).__name__}: "
+            raise LessonError(f"{where} is not a finished run's results ({type(err).__name__}: "
                               f"{err}): delete it and run again") from None
 
     def save(self, path: str | os.PathLike) -> Path:
@@ -192,8 +192,9 @@ def _split_from_json(v: dict[str, Any]) -> SplitScores:
 
 
 def _check_header(payload: object, kind: str, where: str) -> dict[str, Any]:
-    if not isinstance(payload, dict):
-        raise LessonError(f"{where} is not a {kind} results file: delete it and run again")
+    what = "a finished run's results" if kind == "run" else "a comparison results file"
+    if not isinstance(payload, dict) or "kind" not in payload:
+        raise LessonError(f"{where} is not {what}: delete it and run again")
     found = payload.get("kind")
     if found != kind:
         raise LessonError(f"{where} holds {found or 'unknown'} results, not {kind} results: "

@@ -6,12 +6,13 @@ Everything the package saves (results, summaries, checkpoints, figures) goes thr
 
 from __future__ import annotations
 
+import contextlib
 import errno
 import hashlib
 import json
 import os
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from pathlib import Path
 
 from mnli_lesson.errors import LessonError
@@ -131,3 +132,29 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
         raise LessonError(f"only {free // 1_000_000} MB free in {folder}: free some space or "
                           "point --out at another disk")
     return folder
+
+
+@contextlib.contextmanager
+def exclusive(lock: str | os.PathLike, what: str) -> Iterator[None]:
+    """Hold an exclusive lock on ``lock`` (a file) while ``what`` is done, or refuse in one
+    line when another process holds it. The operating system releases the lock when its
+    process ends, even by SIGKILL, so a crash never leaves a run locked."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no advisory locks; a second writer is not detected there
+        yield
+        return
+    lock = Path(lock)
+    lock.parent.mkdir(parents=True, exist_ok=True)
+    with open(lock, "a+") as handle:
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise LessonError(f"another process is already {what} in {lock.parent}: wait for "
+                              "it to finish (then run again to reuse its result), or choose "
+                              "another --out") from None
+        try:
+            yield
+        finally:
+            lock.unlink(missing_ok=True)
+            fcntl.flock(handle, fcntl.LOCK_UN)

@@ -79,6 +79,11 @@ def pick_device(requested: str) -> torch.device:
 
 def pick_precision(requested: str, device: torch.device) -> str:
     """bf16 where the hardware runs it natively, fp16 on older GPUs (T4), else fp32."""
+    # `accelerate launch --mixed_precision fp16` wraps forward passes in its own autocast;
+    # adopt its choice, so that our gradient scaler is on whenever fp16 is.
+    launcher = os.environ.get("ACCELERATE_MIXED_PRECISION", "no").strip().lower()
+    if requested == "auto" and launcher in ("fp16", "bf16"):
+        requested = launcher
     if requested != "auto":
         if requested == "fp16" and device.type != "cuda":
             raise LessonError("fp16 needs a GPU; on a CPU use precision=bf16 or fp32")
@@ -277,18 +282,20 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict | None:
         step = json.loads(pointer.read_text(encoding="utf-8"))["step"]
         load_model(model, str(folder / f"model-{step}.safetensors"))
         state = torch.load(folder / f"state-{step}.pt", weights_only=True)  # no pickled code
+        # Inside the guard too: a checkpoint of another run (say a full fine-tuning's where
+        # a frozen run's belongs) has optimiser state of another shape.
+        optimizer.load_state_dict(state.pop("optimizer"))
+        scheduler.load_state_dict(state.pop("scheduler"))
+        torch.set_rng_state(state.pop("rng_cpu"))
+        cuda_states = state.pop("rng_cuda")
+        state["history"] = [Step(**h) for h in state["history"]]
+        state["epochs"] = [EpochRecord(**e) for e in state["epochs"]]
     except Exception as err:  # damaged, foreign or unsafe files: never trust them
         raise LessonError(
             f"checkpoint in {folder} cannot be loaded ({type(err).__name__}): delete that "
             "folder to start the run afresh") from None
-    optimizer.load_state_dict(state.pop("optimizer"))
-    scheduler.load_state_dict(state.pop("scheduler"))
-    torch.set_rng_state(state.pop("rng_cpu"))
-    cuda_states = state.pop("rng_cuda")
     if cuda_states and torch.cuda.is_available():
         torch.cuda.set_rng_state_all(cuda_states)
-    state["history"] = [Step(**h) for h in state["history"]]
-    state["epochs"] = [EpochRecord(**e) for e in state["epochs"]]
     return state
 
 

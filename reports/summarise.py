@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnli_lesson.experiments import Comparison
+from mnli_lesson.experiments import load_latest
 
 HERE = Path(__file__).resolve().parent
 
@@ -17,17 +17,13 @@ def main() -> None:
           "| trainable params | train time (s) |")
     print("|---|---|---:|---:|---:|---:|---:|---:|")
     for name in ("finetune-vs-frozen", "pretrained-vs-scratch", "data-efficiency"):
-        path = HERE / name / "summary.json"
-        if not path.is_file():
+        if not (HERE / name / "latest.json").is_file():
             print(f"| {name} | (not run) | | | | | | |")
             continue
-        comparison = Comparison.load(path)
-        for r in comparison.runs.values():
-            final = r["final"]
-            print(f"| {name} | {r['label']} | {r['train_size']:,} | {r['epochs_planned']} "
-                  f"| {final['validation_matched']['accuracy']:.3f} "
-                  f"| {final['validation_mismatched']['accuracy']:.3f} "
-                  f"| {r['params']['all']['trainable']:,} | {r['wall_time_s']:.0f} |")
+        for r in load_latest(HERE / name).runs.values():
+            print(f"| {name} | {r.label} | {r.train_size:,} | {r.epochs_planned} "
+                  f"| {r.accuracy('matched'):.3f} | {r.accuracy('mismatched'):.3f} "
+                  f"| {r.trainable_params:,} | {r.wall_time_s:.0f} |")
 
 
 if __name__ == "__main__":

@@ -676,8 +676,11 @@ def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeyp
 
 
 def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
-    """Ctrl-C at step 5 of the second run (3 epochs of 3 steps): its epoch-1 checkpoint
-    (step 3) is kept, and the next invocation continues from there."""
+    """Ctrl-C at step 5 of the second run (3 epochs of 3 steps): its checkpoint at step 3 is
+    kept, and the next invocation continues from there."""
+    # One checkpoint, at step 3 (the clock-based ones would never fire in a run this short).
+    monkeypatch.setattr(experiments, "FIRST_CHECKPOINT_STEP", 3)
+    monkeypatch.setattr(experiments, "CHECKPOINT_SECONDS", None)
     out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "3", *SMALL)
     current = {"run": None, "steps": 0}
     real_train, real_autocast = experiments.train, train_module.autocast_for

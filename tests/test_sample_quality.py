@@ -35,7 +35,8 @@ def naive_bayes_accuracy(train, test, alpha: float = 1.0) -> float:
     priors = np.log(np.bincount(train["label"], minlength=len(LABELS)) / len(train))
     right = 0
     for text, label in zip(test["hypothesis"], test["label"], strict=True):
-        scores = [priors[k] + sum(math.log((counts[k][f] + alpha) / (totals[k] + alpha * len(vocab)))
+        scores = [priors[k] + sum(math.log((counts[k][f] + alpha)
+                                           / (totals[k] + alpha * len(vocab)))
                                   for f in features(text)) for k in range(len(LABELS))]
         right += int(np.argmax(scores)) == label
     return right / len(test)

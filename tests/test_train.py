@@ -398,3 +398,18 @@ def test_lr_schedule_warms_up_from_zero_then_decays(cfg):
     warm = math.ceil(cfg.warmup_ratio * 100)
     assert rates[0] == 0 and rates[warm] == pytest.approx(cfg.lr)
     assert max(rates) == pytest.approx(cfg.lr) and rates[-1] < rates[warm] / 10
+
+
+@pytest.mark.parametrize("launcher, expected", [("bf16", "bf16"), ("no", None)])
+def test_the_launchers_mixed_precision_is_adopted(monkeypatch, launcher, expected):
+    """`accelerate launch --mixed_precision X` sets ACCELERATE_MIXED_PRECISION; `auto` follows
+    it, so the gradient scaler is on exactly when fp16 autocast is."""
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", launcher)
+    got = pick_precision("auto", torch.device("cpu"))
+    assert got == (expected or ("bf16" if cpu_has_fast_bf16() else "fp32"))
+
+
+def test_fp16_from_the_launcher_on_a_cpu_is_one_line(monkeypatch):
+    monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
+    with pytest.raises(LessonError, match="fp16 needs a GPU"):
+        pick_precision("auto", torch.device("cpu"))
