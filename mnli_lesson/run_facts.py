@@ -11,11 +11,15 @@ from dataclasses import asdict, dataclass
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
 
-from mnli_lesson.plots import smooth
-from mnli_lesson.wording import CHANCE_LOSS, CHANCE_MARGIN
+from mnli_lesson.plots import CHANCE_LOSS, smooth
 
 if TYPE_CHECKING:
     from mnli_lesson.results import ComparisonResult, RunResult, Step
+
+#: How far below ln 3 a smoothed loss must fall before it "leaves" chance level, and how far
+#: apart two smoothed losses must end to differ (the smoothed curve wobbles a few thousandths
+#: around ln 3 while nothing is learnt).
+CHANCE_MARGIN = 0.05
 
 #: Smoothing the text reads loss curves with: the same as ``plots.plot_loss_curves``.
 LOSS_SMOOTHING = 0.9

@@ -12,15 +12,11 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from mnli_lesson.plots import CHANCE_LOSS
+from mnli_lesson.run_facts import CHANCE_LOSS, CHANCE_MARGIN  # noqa: F401  (re-exported)
 
 if TYPE_CHECKING:
     from mnli_lesson.run_facts import Crossover, LossFacts, PairFacts, SweepFacts
 
-#: How far below ln 3 a smoothed loss must fall before it "leaves" chance level, and how far
-#: apart two smoothed losses must end to differ (the smoothed curve wobbles a few thousandths
-#: around ln 3 while nothing is learnt).
-CHANCE_MARGIN = 0.05
 #: A single batch's loss within this of ln 3 is "about a uniform guess" (one batch is noisier
 #: than a smoothed curve, hence wider than CHANCE_MARGIN).
 UNIFORM_TOLERANCE = 0.1

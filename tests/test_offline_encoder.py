@@ -20,7 +20,7 @@ from pathlib import Path
 
 import pytest
 
-from mnli_lesson import checkpoints, models
+from mnli_lesson import checkpoints, known_checkpoints, models
 from mnli_lesson.checkpoints import (
     KNOWN_CHECKPOINTS,
     MINILM_SHA256,
@@ -64,7 +64,7 @@ def fake_wheel(tiny, tmp_path, monkeypatch) -> Path:
         f"open({str(tmp_path / 'imported')!r}, 'w').close()\n", encoding="utf-8")
     monkeypatch.syspath_prepend(str(tmp_path / "site"))
     importlib.invalidate_caches()
-    monkeypatch.setattr(checkpoints, "_OFFLINE_PACKAGES", (("fake_minilm_wheel", "model"),))
+    monkeypatch.setattr(known_checkpoints, "_OFFLINE_PACKAGES", (("fake_minilm_wheel", "model"),))
     return package / "model"
 
 
@@ -93,7 +93,8 @@ def test_offline_encoder_builds_a_pretrained_classifier():
 
 
 def test_wrapper_package_is_found_without_importing_it(fake_wheel, tmp_path, monkeypatch):
-    monkeypatch.setattr(checkpoints, "MINILM_SHA256", sha256(fake_wheel / "model.safetensors"))
+    monkeypatch.setattr(known_checkpoints, "MINILM_SHA256",
+                        sha256(fake_wheel / "model.safetensors"))
     assert offline_encoder() == fake_wheel
     assert resolve_checkpoint(OFFLINE) == str(fake_wheel)
     assert not (tmp_path / "imported").exists()
@@ -112,7 +113,7 @@ def test_a_lookalike_with_other_weights_is_not_trusted(fake_wheel):
 
 
 def test_no_wrapper_installed(monkeypatch):
-    monkeypatch.setattr(checkpoints, "_OFFLINE_PACKAGES",
+    monkeypatch.setattr(known_checkpoints, "_OFFLINE_PACKAGES",
                         (("no_such_minilm_wheel_here", "model"),))
     assert offline_encoder() is None
     with pytest.raises(LessonError, match="make setup"):

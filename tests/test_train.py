@@ -24,15 +24,13 @@ from mnli_lesson.errors import LessonError
 from mnli_lesson.models import build_model
 from mnli_lesson.results import Step
 from mnli_lesson.train import (
-    CheckpointWriter,
     cpu_has_fast_bf16,
-    load_checkpoint,
     make_optimizer,
     pick_device,
     pick_precision,
-    save_checkpoint,
     train,
 )
+from mnli_lesson.train_state import CheckpointWriter, load_checkpoint, save_checkpoint
 
 EPOCHS = 2
 STEPS_PER_EPOCH = 14  # 216 sample pairs in batches of 16
