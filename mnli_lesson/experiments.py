@@ -377,6 +377,17 @@ def save_summary(result: ComparisonResult, folder: Path) -> Path:
     return path
 
 
+#: Committed reference results (a checkout of the repository has them; a wheel does not).
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports"
+
+
+def reference(name: str) -> ComparisonResult | None:
+    """The committed reference results of comparison ``name``, or None where there are none
+    (an installed package without the repository's ``reports/``)."""
+    folder = REFERENCE_DIR / name
+    return load_latest(folder) if (folder / "latest.json").is_file() else None
+
+
 def load_latest(folder: str | os.PathLike) -> ComparisonResult:
     """The comparison ``latest.json`` in ``folder`` points at (e.g. a reference in reports/)."""
     folder = Path(folder)

@@ -516,9 +516,9 @@ def _hangs(*args, **kwargs):  # a firewall that drops packets: nothing ever answ
 
 SOURCES = {
     "kaggle": (["--data", "kaggle"], ["Kaggle cannot be reached", "MNLI_LESSON_DATA",
-                                      "MNLI_LESSON_PROFILE=tiny"]),
+                                      "MNLI_LESSON_PROFILE=offline"]),
     "hub": (["--model", "some-org/some-model"], ["'some-org/some-model'", "MNLI_LESSON_MODEL",
-                                                 "MNLI_LESSON_PROFILE=tiny"]),
+                                                 "MNLI_LESSON_PROFILE=offline"]),
 }
 
 

@@ -83,3 +83,14 @@ def test_the_baseline_can_detect_a_cue():
             for i, w in enumerate(["cat", "dog", "bird", "fish"] * 30) for k in range(3)]
     df = pd.DataFrame(rows, columns=["premise", "hypothesis", "label"])
     assert naive_bayes_accuracy(df, df) > 0.9
+
+
+def test_notebook_01_quotes_the_baselines_this_data_gives(sample):
+    """Notebook 01 states the hypothesis-only figures in prose; they must be this data's."""
+    import nbformat
+
+    nb = nbformat.read("notebooks/01_data.ipynb", as_version=4)
+    text = "\n".join(c.source for c in nb.cells if c.cell_type == "markdown")
+    for split in ("validation_matched", "validation_mismatched"):
+        accuracy = naive_bayes_accuracy(sample.train, sample.splits[split])
+        assert f"**{accuracy:.3f}** on {split}" in text, split
