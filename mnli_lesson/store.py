@@ -100,15 +100,15 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
     """Create ``folder`` and prove it takes a file, before any training: a read-only or full
     output folder should fail now in one line, not after the first epoch."""
     folder = Path(folder).expanduser()
+    looping = LessonError(f"output folder {folder} is a symbolic link that loops: choose "
+                          "another folder with --out")
     try:
         folder.resolve(strict=False)
     except RuntimeError:  # Python < 3.13 reports a symlink loop this way
-        raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
-                          "another folder with --out") from None
+        raise looping from None
     except OSError as err:
         if err.errno == errno.ELOOP:
-            raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
-                              "another folder with --out") from None
+            raise looping from None
     try:
         if folder.exists() and not folder.is_dir():
             raise LessonError(f"output folder {folder} is a file: choose another folder with "
@@ -118,10 +118,7 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
         raise LessonError(f"output folder {folder} cannot be created (a broken link or a "
                           "file is in the way): choose another folder with --out") from None
     except OSError as err:
-        if err.errno == errno.ELOOP:
-            raise LessonError(f"output folder {folder} is a symbolic link that loops: choose "
-                              "another folder with --out") from None
-        raise _write_failure(folder, err) from None
+        raise (looping if err.errno == errno.ELOOP else _write_failure(folder, err)) from None
     atomic_write(folder / ".write-test", b"ok")
     (folder / ".write-test").unlink(missing_ok=True)
     try:
