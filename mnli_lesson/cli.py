@@ -220,7 +220,10 @@ def cmd_lesson(args: argparse.Namespace) -> int:
         client = NotebookClient(nb, timeout=None, kernel_name="python3",
                                 resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
         try:
-            client.execute()
+            # The kernel's own chatter (e.g. its warning about TCP without encryption) goes to
+            # a log beside the executed notebooks, not to the user's terminal.
+            with open(out / "notebooks" / "kernel.log", "a", encoding="utf-8") as log:
+                client.execute(stderr=log)
         except CellExecutionError as err:
             if getattr(err, "ename", "") == "KeyboardInterrupt":
                 raise KeyboardInterrupt from None

@@ -8,6 +8,8 @@ from __future__ import annotations
 
 import json
 import os
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -16,18 +18,24 @@ from mnli_lesson.cli import _notebook_env, build_parser, main
 from mnli_lesson.results import RunResult
 
 
+def lesson(*args: str, timeout: float = 900) -> subprocess.CompletedProcess:
+    """``python -m mnli_lesson lesson ...`` in a fresh process, as a user runs it (and apart
+    from pytest's plugins, which share this process's Jupyter machinery)."""
+    env = {k: v for k, v in os.environ.items() if not k.startswith("MNLI_LESSON_")}
+    env.update(HF_HUB_OFFLINE="1")
+    return subprocess.run([sys.executable, "-m", "mnli_lesson", "lesson", *args], env=env,
+                          capture_output=True, text=True, timeout=timeout,
+                          stdin=subprocess.DEVNULL)
+
+
 @pytest.fixture(scope="module")
 def one_epoch_lesson(tmp_path_factory):
     """The whole lesson, tiny, with --epochs 1 and a small sweep."""
     out = tmp_path_factory.mktemp("lesson")
-    saved = dict(os.environ)
-    try:
-        rc = main(["lesson", "--profile", "tiny", "--epochs", "1", "--seed", "7",
-                   "--sweep-sizes", "36,72", "--out", str(out)])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    return rc, out
+    done = lesson("--profile", "tiny", "--epochs", "1", "--seed", "7", "--sweep-sizes",
+                  "36,72", "--out", str(out))
+    assert done.returncode == 0, done.stderr[-2000:]
+    return done.returncode, out
 
 
 def test_the_lesson_runs_to_the_end(one_epoch_lesson):
@@ -74,19 +82,13 @@ def test_relative_paths_mean_the_callers_folder(tmp_path, monkeypatch):
     assert env["MNLI_LESSON_TRAIN_SIZE"] == "all"
 
 
-def test_a_data_error_in_a_notebook_is_one_line(tmp_path, capsys):
-    saved = dict(os.environ)
-    try:
-        rc = main(["lesson", "--profile", "offline", "--data", str(tmp_path / "nowhere"),
-                   "--out", str(tmp_path / "out")])
-    finally:
-        os.environ.clear()
-        os.environ.update(saved)
-    err = capsys.readouterr().err
-    assert rc == 2
-    lines = err.strip().splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    assert "nowhere" in lines[0] and "Traceback" not in err
+def test_a_data_error_in_a_notebook_is_one_line(tmp_path):
+    done = lesson("--profile", "offline", "--data", str(tmp_path / "nowhere"),
+                  "--out", str(tmp_path / "out"))
+    lines = done.stderr.strip().splitlines()
+    assert done.returncode == 2, done.stderr
+    assert len(lines) == 1 and lines[0].startswith("error: "), done.stderr
+    assert "nowhere" in lines[0] and "Traceback" not in done.stderr
 
 
 def test_lesson_needs_the_notebook_extra(monkeypatch, capsys):
