@@ -1,0 +1,33 @@
+"""Colab in one click: every notebook's badge and first cell follow ``colab.REPO_URL``."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import nbformat
+import pytest
+
+from mnli_lesson import colab
+
+NOTEBOOKS = sorted((Path(__file__).resolve().parent.parent / "notebooks").glob("0*.ipynb"))
+
+
+@pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.name)
+def test_badge_and_setup_cell_match_the_repository_setting(path):
+    nb = nbformat.read(path, as_version=4)
+    assert colab.BADGE_TAG in nb.cells[0].metadata.get("tags", [])
+    assert nb.cells[0].source == colab.badge_markdown(path.name)
+    setup = [c for c in nb.cells if colab.SETUP_TAG in c.metadata.get("tags", [])]
+    assert len(setup) == 1 and setup[0].source == colab.setup_source()
+    assert "torch" not in setup[0].source.split("%pip install")[1].splitlines()[0]
+
+
+def test_a_fork_changes_one_setting_and_resyncs(tmp_path):
+    copy = tmp_path / NOTEBOOKS[0].name
+    copy.write_bytes(NOTEBOOKS[0].read_bytes())
+    assert colab.sync_notebook(copy, "https://github.com/someone/fork") is True
+    nb = nbformat.read(copy, as_version=4)
+    assert "github/someone/fork/blob/main/notebooks/" + copy.name in nb.cells[0].source
+    assert "git clone -q --depth 1 https://github.com/someone/fork" in "".join(
+        c.source for c in nb.cells)
+    assert colab.sync_notebook(copy, "https://github.com/someone/fork") is False  # idempotent
