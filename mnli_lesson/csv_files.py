@@ -59,15 +59,21 @@ def _label_id(value: object) -> int | None:
     return None
 
 
-def _read_text(path: Path) -> str:
-    """The whole file as text (only when a problem needs a line number: pandas reads it)."""
+def _read_bytes(path: Path, size: int = -1) -> bytes:
+    """The file's first ``size`` bytes (all of it by default), with one-line errors."""
     try:
-        raw = path.read_bytes()
+        with path.open("rb") as handle:
+            return handle.read(size)
     except PermissionError:
         raise file_denied(path) from None
     except OSError as err:
         raise LessonError(
             f"{path} cannot be read ({err.strerror or err}): copy or download it again") from None
+
+
+def _read_text(path: Path) -> str:
+    """The whole file as text (only when a problem needs a line number: pandas reads it)."""
+    raw = _read_bytes(path)
     try:
         text = raw.decode("utf-8")
     except UnicodeDecodeError as err:
@@ -82,14 +88,7 @@ def _read_text(path: Path) -> str:
 def _head(path: Path, size: int = 1 << 16) -> str:
     """The first ``size`` bytes as text, enough for the header (decoding all of the real
     train.csv up front would add seconds to every load; pandas reads the rest)."""
-    try:
-        with path.open("rb") as handle:
-            raw = handle.read(size)
-    except PermissionError:
-        raise file_denied(path) from None
-    except OSError as err:
-        raise LessonError(
-            f"{path} cannot be read ({err.strerror or err}): copy or download it again") from None
+    raw = _read_bytes(path, size)
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
