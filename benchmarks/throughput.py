@@ -609,7 +609,8 @@ def load_pairs(pool: int, eval_pairs: int) -> tuple[pd.DataFrame, pd.DataFrame, 
     train_df, full_eval = data.splits["train"], data.splits["validation_matched"]
     train_df = stratified_subset(train_df, min(pool, len(train_df)), seed=SEED)
     eval_df = stratified_subset(full_eval, min(eval_pairs, len(full_eval)), seed=SEED)
-    return train_df.reset_index(drop=True), eval_df.reset_index(drop=True), full_eval, source
+    named = f"shared/{DATA_DIR}" if source != "sample" else source  # no machine paths in results
+    return train_df.reset_index(drop=True), eval_df.reset_index(drop=True), full_eval, named
 
 
 def eval_padding(lengths: np.ndarray, eval_batch: int) -> dict[str, float]:

@@ -113,10 +113,16 @@ def cmd_compare(args: argparse.Namespace) -> int:
 
     cfg = _resolve(args)  # a bad setting fails here, before torch is imported
     out = _out_folder(cfg, update_reference=args.update_reference)
-    from mnli_lesson.experiments import compare, save_summary
+    from mnli_lesson.distributed import is_main_process
+    from mnli_lesson.experiments import compare
+    from mnli_lesson.results import save_summary
 
-    print(describe(cfg), end="\n\n")
+    main = is_main_process()  # under torchrun / accelerate launch, one process reports
+    if main:
+        print(describe(cfg), end="\n\n")
     comparison = compare(args.name, cfg, progress=not args.no_progress)
+    if not main:
+        return 0
     if comparison.interrupted:
         # The stopped run has no final scores to plot; finished runs are already on disk.
         print("interrupted: run the same command again to resume", file=sys.stderr)

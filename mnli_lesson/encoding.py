@@ -114,7 +114,10 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
     def __init__(self, lengths: Sequence[int], batch_size: int, seed: int = 0,
                  mega_batches: int = 50):
         self.lengths = np.asarray(lengths)
-        self.batch_size = batch_size
+        # Not called `batch_size`: Accelerate's sharding (several processes) reads that name
+        # and then assumes only the last batch may be short; ours is shuffled into place, so
+        # it must treat batches as lists of any length, which it does without the attribute.
+        self.pairs_per_batch = batch_size
         self.seed = seed
         self.mega = mega_batches * batch_size
         self.epoch = 0
@@ -129,15 +132,15 @@ class LengthGroupedBatchSampler(torch.utils.data.Sampler[list[int]]):
         for start in range(0, len(order), self.mega):
             chunk = order[start:start + self.mega]
             chunk = chunk[np.argsort(-self.lengths[chunk], kind="stable")]
-            out.extend(chunk[i:i + self.batch_size].tolist()
-                       for i in range(0, len(chunk), self.batch_size))
+            out.extend(chunk[i:i + self.pairs_per_batch].tolist()
+                       for i in range(0, len(chunk), self.pairs_per_batch))
         return [out[i] for i in rng.permutation(len(out))]
 
     def __iter__(self) -> Iterator[list[int]]:
         return iter(self.batches())
 
     def __len__(self) -> int:
-        return -(-len(self.lengths) // self.batch_size)
+        return -(-len(self.lengths) // self.pairs_per_batch)
 
 
 def sorted_batches(lengths: Sequence[int], batch_size: int) -> list[list[int]]:

@@ -9,6 +9,7 @@ checkpoint, and never overwrites a result made with other settings or other data
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import math
 import os
@@ -21,14 +22,19 @@ from pathlib import Path
 import torch
 from safetensors.torch import load_model, save_model
 
-from mnli_lesson import identity
+from mnli_lesson import distributed, identity
 from mnli_lesson.config import LessonConfig
 from mnli_lesson.data import LABELS, MnliData, load_mnli, stratified_subset
 from mnli_lesson.encoding import EncodedPairs, encode_pairs, forward_inputs, load_tokenizer
 from mnli_lesson.errors import LessonError
-from mnli_lesson.models import build_model, check_tokenizer_fits, parameter_counts
-from mnli_lesson.results import SPLITS, ComparisonResult, PartCount, RunResult
-from mnli_lesson.store import atomic_write, digest, exclusive, read_json, write_json
+from mnli_lesson.models import (
+    build_model,
+    check_max_length,
+    check_tokenizer_fits,
+    parameter_counts,
+)
+from mnli_lesson.results import SPLITS, ComparisonResult, PartCount, RunResult, load_latest
+from mnli_lesson.store import atomic_write, digest, exclusive
 from mnli_lesson.train import pick_device, train
 
 EVAL_SPLITS = SPLITS
@@ -165,20 +171,6 @@ class Prepared:
         return encoded.restrict_to(forward_inputs(model))
 
 
-def check_max_length(cfg: LessonConfig, source: str) -> None:
-    """Refuse a max_length longer than the model has position embeddings for (it would fail
-    with a shape error at the first long pair, mid-training)."""
-    from transformers import AutoConfig
-
-    try:
-        limit = AutoConfig.from_pretrained(source).max_position_embeddings
-    except (OSError, ValueError, AttributeError):  # unknown: let the model itself decide
-        return
-    if isinstance(limit, int) and cfg.max_length > limit:
-        raise LessonError(f"max_length {cfg.max_length} is more than {cfg.model!r} can read "
-                          f"({limit} tokens): use --max-length {limit} or less")
-
-
 def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
     """Load the data and tokenizer, encode the validation subsets once, digest both."""
     from mnli_lesson.checkpoints import resolve_checkpoint
@@ -244,7 +236,12 @@ def _fingerprint(planned: PlannedRun, prepared: Prepared) -> str:
     return identity.run_fingerprint(
         planned.cfg, init=spec.init, frozen=spec.frozen, train_size=len(frame),
         epochs=planned.epochs, train_digest=identity.frame_digest(frame),
-        eval_digest=prepared.eval_digest, model=prepared.model_digest)
+        eval_digest=prepared.eval_digest, model=prepared.model_digest,
+        processes=distributed.launched_processes())
+
+
+def _team(cfg: LessonConfig) -> distributed.Team:
+    return distributed.team(cpu=pick_device(cfg.device).type == "cpu")
 
 
 def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progress: bool = True,
@@ -255,9 +252,15 @@ def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progres
     stem = f"{spec.slug}-{fp}"
     if folder is None:
         return _train(planned, prepared, None, fp, progress=progress, keep_model=keep_model)
-    with exclusive(folder / f".{stem}.lock", f"training {stem}"):
+    team = _team(planned.cfg)
+    # Under a launcher the main process alone locks, looks and decides; the others follow.
+    lock = exclusive(folder / f".{stem}.lock", f"training {stem}") if team.is_main \
+        else contextlib.nullcontext()
+    with lock:
         # Checked again under the lock: another process may have just finished this run.
-        twin = _finished_twin(folder / f"{stem}.json", fp, spec.evaluate_each_epoch)
+        twin = _finished_twin(folder / f"{stem}.json", fp, spec.evaluate_each_epoch) \
+            if team.is_main else None
+        twin = team.broadcast(twin)
         if twin is not None:
             return _reload(twin, folder / f"{stem}.json", planned, keep_model)
         return _train(planned, prepared, folder, fp, progress=progress, keep_model=keep_model)
@@ -289,13 +292,16 @@ def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str
         label_names=list(LABELS), history=outcome.history, epochs=outcome.epochs,
         final=outcome.final, wall_time_s=outcome.wall_time_s, precision=outcome.precision,
         device=outcome.device, interrupted=outcome.interrupted,
-        resumed_from_step=outcome.resumed_from_step,
+        resumed_from_step=outcome.resumed_from_step, processes=distributed.launched_processes(),
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    if folder is not None and not outcome.interrupted:
+    team = _team(cfg)
+    team.wait()  # every process is done with the checkpoint before it is replaced
+    if folder is not None and not outcome.interrupted and team.is_main:
         if keep_model:
             atomic_write(folder / f"{stem}.safetensors", lambda p: save_model(model, str(p)))
         result.save(folder / f"{stem}.json")
         shutil.rmtree(ckpt, ignore_errors=True)  # finished: the checkpoint has served
+    team.wait()  # the others go on only once the results are on disk
     return result, model
 
 
@@ -306,13 +312,15 @@ def _reload(found: Path, target: Path, planned: PlannedRun,
     pre-trained run)."""
     result = RunResult.load(found)
     weights = found.with_suffix(".safetensors")
-    if found != target:
+    team = _team(planned.cfg)
+    if found != target and team.is_main:
         result.run, result.label = planned.spec.slug, planned.spec.label
         result.reused_from = f"{found.parent.name}/{found.name}"
         if weights.is_file():
             atomic_write(target.with_suffix(".safetensors"),
                          lambda p: shutil.copyfile(weights, p))
         result.save(target)
+    team.wait()  # the copies are in place before any process reads them
     model = None
     if keep_model and target.with_suffix(".safetensors").is_file():
         model = build_for(planned.cfg, planned.spec)
@@ -368,15 +376,6 @@ def compare(
     return result
 
 
-def save_summary(result: ComparisonResult, folder: Path) -> Path:
-    """``summary-<fingerprint>.json`` plus ``latest.json`` pointing at it: a comparison with
-    other settings into the same folder never overwrites this one's summary."""
-    path = result.save(folder / f"summary-{result.fingerprint}.json")
-    write_json(folder / "latest.json", {"summary": path.name,
-                                        "figures": f"figures-{result.fingerprint}"})
-    return path
-
-
 #: Committed reference results (a checkout of the repository has them; a wheel does not).
 REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports"
 
@@ -386,12 +385,3 @@ def reference(name: str) -> ComparisonResult | None:
     (an installed package without the repository's ``reports/``)."""
     folder = REFERENCE_DIR / name
     return load_latest(folder) if (folder / "latest.json").is_file() else None
-
-
-def load_latest(folder: str | os.PathLike) -> ComparisonResult:
-    """The comparison ``latest.json`` in ``folder`` points at (e.g. a reference in reports/)."""
-    folder = Path(folder)
-    pointer = read_json(folder / "latest.json")
-    if not isinstance(pointer, dict) or "summary" not in pointer:
-        raise LessonError(f"{folder / 'latest.json'} is damaged: delete it and run again")
-    return ComparisonResult.load(folder / str(pointer["summary"]))

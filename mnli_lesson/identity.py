@@ -63,7 +63,15 @@ def config_diff(a: LessonConfig, b: LessonConfig) -> str | None:
 
 
 def run_fingerprint(cfg: LessonConfig, *, init: str, frozen: bool, train_size: int,
-                    epochs: int, train_digest: str, eval_digest: str, model: str) -> str:
-    """Twelve hex digits naming one run by its settings and content."""
-    return digest(RESULTS_VERSION, training_settings(cfg), init, frozen, train_size, epochs,
-                  train_digest, eval_digest, model)[:12]
+                    epochs: int, train_digest: str, eval_digest: str, model: str,
+                    processes: int = 1) -> str:
+    """Twelve hex digits naming one run by its settings and content.
+
+    ``processes``: how many processes trained it; N processes take steps of N batches, so
+    their run is another run (a single process's fingerprint leaves it out).
+    """
+    parts = [RESULTS_VERSION, training_settings(cfg), init, frozen, train_size, epochs,
+             train_digest, eval_digest, model]
+    if processes > 1:
+        parts.append({"processes": processes})
+    return digest(*parts)[:12]

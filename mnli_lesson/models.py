@@ -15,7 +15,7 @@ from __future__ import annotations
 import pickle
 import sys
 from collections import Counter
-from typing import Literal
+from typing import TYPE_CHECKING, Literal
 
 import torch
 from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
@@ -23,6 +23,9 @@ from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrai
 from mnli_lesson.checkpoints import quiet, resolve_checkpoint
 from mnli_lesson.data import LABEL2ID, LABELS
 from mnli_lesson.errors import LessonError
+
+if TYPE_CHECKING:
+    from mnli_lesson.config import LessonConfig
 
 __all__ = ["Init", "build_model", "check_tokenizer_fits", "freeze_encoder", "parameter_counts",
            "quiet"]
@@ -256,3 +259,15 @@ def parameter_counts(model: torch.nn.Module) -> dict[str, dict[str, int]]:
         "trainable": sum(v["trainable"] for v in counts.values()),
     }
     return counts
+
+
+def check_max_length(cfg: LessonConfig, source: str) -> None:
+    """Refuse a max_length longer than the model has position embeddings for (it would fail
+    with a shape error at the first long pair, mid-training)."""
+    try:
+        limit = AutoConfig.from_pretrained(source).max_position_embeddings
+    except (OSError, ValueError, AttributeError):  # unknown: let the model itself decide
+        return
+    if isinstance(limit, int) and cfg.max_length > limit:
+        raise LessonError(f"max_length {cfg.max_length} is more than {cfg.model!r} can read "
+                          f"({limit} tokens): use --max-length {limit} or less")

@@ -111,6 +111,8 @@ class RunResult:
     device: str
     interrupted: bool = False
     resumed_from_step: int = 0
+    processes: int = 1
+    """How many processes trained it (``torchrun`` / ``accelerate launch``); 1 when run alone."""
     finished_at: str = ""
     reused_from: str | None = None
     """The results file this one was copied from, when another comparison trained it."""
@@ -285,5 +287,24 @@ class ComparisonResult:
         return cls.from_json(read_json(path), str(path))
 
 
+def save_summary(result: ComparisonResult, folder: Path) -> Path:
+    """``summary-<fingerprint>.json`` plus ``latest.json`` pointing at it: a comparison with
+    other settings into the same folder never overwrites this one's summary."""
+    path = result.save(folder / f"summary-{result.fingerprint}.json")
+    write_json(folder / "latest.json", {"summary": path.name,
+                                        "figures": f"figures-{result.fingerprint}"})
+    return path
+
+
+def load_latest(folder: str | os.PathLike) -> ComparisonResult:
+    """The comparison ``latest.json`` in ``folder`` points at (e.g. a reference in reports/)."""
+    folder = Path(folder)
+    pointer = read_json(folder / "latest.json")
+    if not isinstance(pointer, dict) or "summary" not in pointer:
+        raise LessonError(f"{folder / 'latest.json'} is damaged: delete it and run again")
+    return ComparisonResult.load(folder / str(pointer["summary"]))
+
+
 __all__ = ["SCHEMA_VERSION", "SPLITS", "ClassScores", "ComparisonResult", "EpochRecord",
-           "PartCount", "RunResult", "SplitScores", "Step", "split_name"]
+           "PartCount", "RunResult", "SplitScores", "Step", "load_latest", "save_summary",
+           "split_name"]

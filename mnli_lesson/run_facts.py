@@ -159,6 +159,7 @@ class RecipeFacts(Facts):
     steps_per_epoch: int
     steps: int
     batch_size: int
+    """Pairs per optimiser step (over all processes, under torchrun)."""
     lr: float
     warmup_ratio: float
     warmup_steps: int
@@ -172,13 +173,15 @@ class RecipeFacts(Facts):
 
 
 def recipe_facts(run: RunResult) -> RecipeFacts:
-    per_epoch = math.ceil(run.train_size / run.batch_size)
+    # N processes (torchrun) each take every N-th batch: a step sees N batches.
+    batches = math.ceil(run.train_size / run.batch_size)
+    per_epoch = math.ceil(batches / run.processes)
+    warmup = math.ceil(run.warmup_ratio * run.epochs_planned * batches)
     times = [e.epoch_time_s for e in run.epochs if e.epoch >= 1 and finite(e.epoch_time_s)]
     return RecipeFacts(
         train_size=run.train_size, epochs=run.epochs_planned, steps_per_epoch=per_epoch,
-        steps=len(run.history), batch_size=run.batch_size, lr=run.lr,
-        warmup_ratio=run.warmup_ratio,
-        warmup_steps=math.ceil(run.warmup_ratio * run.epochs_planned * per_epoch),
+        steps=len(run.history), batch_size=run.batch_size * run.processes, lr=run.lr,
+        warmup_ratio=run.warmup_ratio, warmup_steps=math.ceil(warmup / run.processes),
         seed=run.seed, precision=run.precision, device=run.device,
         total_params=run.total_params, trainable_params=run.trainable_params,
         mean_epoch_time=fmean(times) if times else None)

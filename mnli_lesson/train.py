@@ -215,11 +215,14 @@ def train(
     loader = make_loader(train_set, tokenizer, cfg, device)
     sampler, collate = loader.batch_sampler, loader.collate_fn
     optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
-    steps_per_epoch = len(loader)
-    total_steps = steps_per_epoch * epochs
-    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    # Under a launcher each of N processes takes every N-th batch and Accelerate steps the
+    # schedule N times per step, so the schedule is laid out for one process's step count.
+    scheduler = make_scheduler(optimizer, cfg, len(loader) * epochs)
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
     raw_model = accelerator.unwrap_model(model)
+    steps_per_epoch = len(loader)  # this process's share
+    total_steps = steps_per_epoch * epochs
+    part = (accelerator.process_index, accelerator.num_processes)
 
     result = TrainResult(precision=precision, device=str(accelerator.device))
     folder = Path(checkpoint_dir) if checkpoint_dir else None
@@ -234,7 +237,11 @@ def train(
     def scores() -> dict[str, float]:
         """Score every validation split; keyword arguments for an EpochRecord."""
         for name, data in eval_sets.items():
-            probs = predict(raw_model, data, collate, cfg.eval_batch_size, precision)
+            # Each process scores its share of the batches; the sum has every row once.
+            probs = predict(raw_model, data, collate, cfg.eval_batch_size, precision, part)
+            if accelerator.num_processes > 1:
+                probs = accelerator.reduce(torch.from_numpy(probs).to(accelerator.device),
+                                           "sum").cpu().numpy()
             result.final[name] = SplitScores.from_report(report(data.labels, probs))
         return {name.removeprefix("validation_"): s.accuracy for name, s in result.final.items()}
 
@@ -271,7 +278,8 @@ def train(
     threads = torch.get_num_threads()
     if device.type == "cpu" and sum(p.numel() for p in raw_model.parameters()) < 2_000_000:
         torch.set_num_threads(1)
-    bar = tqdm(total=total_steps, initial=step, desc=desc, disable=not progress,
+    bar = tqdm(total=total_steps, initial=step, desc=desc,
+               disable=not progress or not accelerator.is_main_process,
                dynamic_ncols=True)
     model.train()
     pending: list = []  # (step, loss, lr) not yet read from the device

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from mnli_lesson.experiments import load_latest
+from mnli_lesson.results import load_latest
 
 HERE = Path(__file__).resolve().parent
 

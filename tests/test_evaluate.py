@@ -134,6 +134,18 @@ def test_predict_keeps_dataset_order(tiny):
         assert np.allclose(probs[i], torch.softmax(logits, 0).numpy(), atol=1e-6), i
 
 
+def test_predict_parts_cover_every_row_once(tiny):
+    """Two processes each score every other batch; their sum is the whole prediction."""
+    _, tokenizer, _, data = tiny
+    collate = make_collator(tokenizer)
+    whole = predict(LengthModel(), data, collate, batch_size=5)
+    first, second = (predict(LengthModel(), data, collate, batch_size=5, part=(i, 2))
+                     for i in range(2))
+    assert (first.sum(axis=1) > 0).sum() + (second.sum(axis=1) > 0).sum() == len(data)
+    assert not ((first.sum(axis=1) > 0) & (second.sum(axis=1) > 0)).any()
+    assert np.array_equal(first + second, whole)
+
+
 def test_predict_agrees_with_predict_pair(tiny):
     model, tokenizer, pairs, data = tiny
     probs = predict(model, data, make_collator(tokenizer), batch_size=8)

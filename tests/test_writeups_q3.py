@@ -395,3 +395,18 @@ def test_answers_leave_their_inputs_alone_and_need_both_runs(cfg):
         writeups.q3_answer(c, None, cfg)
     with pytest.raises(LessonError, match="full"):
         writeups.frozen_explanation(c)
+
+
+def test_recipe_of_a_run_trained_by_two_processes(cfg):
+    """Two processes (torchrun) take every other batch: half the steps, twice the pairs each."""
+    from mnli_lesson.run_facts import recipe_facts
+
+    batch = cfg.batch_size
+    alone = make_run("full", "pretrained", FAST, OUTCOMES["ahead"][2], cfg=cfg,
+                     train_size=10 * batch + 1)  # 11 batches an epoch
+    shared = replace(alone, processes=2)
+    assert (recipe_facts(alone).steps_per_epoch, recipe_facts(alone).batch_size) == (11, batch)
+    assert (recipe_facts(shared).steps_per_epoch, recipe_facts(shared).batch_size) \
+        == (6, 2 * batch)
+    assert recipe_facts(shared).warmup_steps \
+        == math.ceil(math.ceil(cfg.warmup_ratio * 3 * 11) / 2)
