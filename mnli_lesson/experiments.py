@@ -4,7 +4,9 @@ Each run's results are written as JSON (atomically) under ``<out_dir>/<compariso
 by the run and its fingerprint (``identity.run_fingerprint``: settings and content). Running
 a comparison again reuses finished runs with the same fingerprint, wherever another
 comparison in the same ``out_dir`` trained them, resumes an interrupted one from its
-checkpoint, and never overwrites a result made with other settings or other data.
+checkpoint, and never overwrites a result made with other settings or other data. Under
+``torchrun`` / ``accelerate launch`` the main process alone reads and writes these files
+(``distributed``); the others train their share and wait for it.
 """
 
 from __future__ import annotations
