@@ -48,3 +48,22 @@ def clean_env(monkeypatch):
     for key in [k for k in os.environ if k.startswith("MNLI_LESSON_")]:
         monkeypatch.delenv(key, raising=False)
     return monkeypatch
+
+
+@pytest.fixture
+def record_training(monkeypatch):
+    """Call it to start recording which runs really train (rather than reload), by label."""
+    from mnli_lesson import experiments
+
+    def start() -> list[str]:
+        calls: list[str] = []
+        real = experiments.train
+
+        def spy(*args, **kwargs):
+            calls.append(kwargs["desc"])
+            return real(*args, **kwargs)
+
+        monkeypatch.setattr(experiments, "train", spy)
+        return calls
+
+    return start

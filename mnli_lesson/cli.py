@@ -117,11 +117,11 @@ def cmd_compare(args: argparse.Namespace) -> int:
     from mnli_lesson.experiments import compare
     from mnli_lesson.results import save_summary
 
-    main = is_main_process()  # under torchrun / accelerate launch, one process reports
-    if main:
+    reporter = is_main_process()  # under torchrun / accelerate launch, one process reports
+    if reporter:
         print(describe(cfg), end="\n\n")
     comparison = compare(args.name, cfg, progress=not args.no_progress)
-    if not main:
+    if not reporter:
         return 0
     if comparison.interrupted:
         # The stopped run has no final scores to plot; finished runs are already on disk.

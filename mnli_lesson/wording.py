@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from enum import Enum
 from typing import TYPE_CHECKING
 
-from mnli_lesson.run_facts import CHANCE_LOSS, CHANCE_MARGIN  # noqa: F401  (re-exported)
+from mnli_lesson.run_facts import CHANCE_LOSS, CHANCE_MARGIN
 
 if TYPE_CHECKING:
     from mnli_lesson.run_facts import Crossover, LossFacts, PairFacts, SweepFacts

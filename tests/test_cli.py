@@ -636,20 +636,8 @@ def result_file(out: Path, slug: str) -> Path | None:
     return found[0] if found else None
 
 
-def record_training(monkeypatch) -> list[str]:
-    """Which runs really train (rather than reload), by label."""
-    calls: list[str] = []
-    real = experiments.train
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", spy)
-    return calls
-
-
-def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeypatch, capsys):
+def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeypatch, capsys,
+                                                                record_training):
     out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "1", *SMALL)
     real_run, started = experiments.run, []
 
@@ -668,14 +656,15 @@ def test_interrupt_between_runs_resumes_from_the_finished_ones(tmp_path, monkeyp
     assert first is not None and result_file(out, "scratch") is None
     stamp = first.stat().st_mtime_ns
 
-    trained = record_training(monkeypatch)
+    trained = record_training()
     assert main(argv) == 0
     assert trained == ["from scratch"], "the finished run must be reloaded, not retrained"
     assert first.stat().st_mtime_ns == stamp
     assert json.loads(result_file(out, "scratch").read_text())["interrupted"] is False
 
 
-def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys):
+def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, capsys,
+                                                         record_training):
     """Ctrl-C at step 5 of the second run (3 epochs of 3 steps): its checkpoint at step 3 is
     kept, and the next invocation continues from there."""
     # One checkpoint, at step 3 (the clock-based ones would never fire in a run this short).
@@ -708,7 +697,7 @@ def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, 
     assert json.loads((ckpt / "latest.json").read_text()) == {"step": 3}
     stamp = first.stat().st_mtime_ns
 
-    trained = record_training(monkeypatch)
+    trained = record_training()
     assert main(argv) == 0
     assert trained == ["from scratch"]
     assert first.stat().st_mtime_ns == stamp

@@ -20,17 +20,9 @@ SMALL = ["--train-size", "48", "--eval-size", "12", "--epochs", "1", "--no-progr
 
 
 @pytest.fixture
-def trained(monkeypatch):
+def trained(record_training) -> list[str]:
     """Labels of the runs that really train (rather than reload) in this test."""
-    calls: list[str] = []
-    real = experiments.train
-
-    def spy(*args, **kwargs):
-        calls.append(kwargs["desc"])
-        return real(*args, **kwargs)
-
-    monkeypatch.setattr(experiments, "train", spy)
-    return calls
+    return record_training()
 
 
 def compare(out: Path, *extra: str, name: str = "finetune-vs-frozen") -> int:
