@@ -51,7 +51,8 @@ def build_model(
 
     ``seed`` fixes the random parts (the head, and everything for ``scratch``), so two
     variants built with one seed differ only where they are meant to.
-    ``attn_implementation="eager"`` is faster than SDPA for short sequences on CPUs.
+    ``attn_implementation`` picks the attention kernel (the lesson's runs pass ``"eager"`` on
+    a CPU; see ``experiments._attention_for``).
     A checkpoint whose own classification head has other labels than ``LABELS`` keeps its
     encoder and gets a new head (one printed line says so); labels are never mapped by
     position.
