@@ -12,7 +12,6 @@ from __future__ import annotations
 import os
 from dataclasses import dataclass
 
-import numpy as np
 import torch
 
 
@@ -53,14 +52,6 @@ class Team:
         box = [value]
         torch.distributed.broadcast_object_list(box, src=0, device=self.device)
         return box[0]
-
-    def sum(self, array: np.ndarray) -> np.ndarray:
-        """Element-wise sum of ``array`` over the processes (each fills its own rows)."""
-        if self.size == 1:
-            return array
-        tensor = torch.from_numpy(np.ascontiguousarray(array)).to(self.device)
-        torch.distributed.all_reduce(tensor)
-        return tensor.cpu().numpy()
 
 
 def team(cpu: bool) -> Team:

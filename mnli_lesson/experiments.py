@@ -254,9 +254,10 @@ def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progres
     spec = planned.spec
     fp = _fingerprint(planned, prepared)
     stem = f"{spec.slug}-{fp}"
-    if folder is None:
-        return _train(planned, prepared, None, fp, progress=progress, keep_model=keep_model)
     team = _team(planned.cfg)
+    if folder is None:
+        return _train(planned, prepared, None, fp, team, progress=progress,
+                      keep_model=keep_model)
     # Under a launcher the main process alone locks, looks and decides; the others follow.
     lock = exclusive(folder / f".{stem}.lock", f"training {stem}") if team.is_main \
         else contextlib.nullcontext()
@@ -266,13 +267,16 @@ def run(planned: PlannedRun, prepared: Prepared, folder: Path | None, *, progres
             if team.is_main else None
         twin = team.broadcast(twin)
         if twin is not None:
-            return _reload(twin, folder / f"{stem}.json", planned, keep_model)
-        return _train(planned, prepared, folder, fp, progress=progress, keep_model=keep_model)
+            return _reload(twin, folder / f"{stem}.json", planned, team, keep_model)
+        return _train(planned, prepared, folder, fp, team, progress=progress,
+                      keep_model=keep_model)
 
 
-def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str, *,
-           progress: bool, keep_model: bool) -> tuple[RunResult, torch.nn.Module | None]:
-    """Train one run and, when ``folder`` is given, save its results and weights there."""
+def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str,
+           team: distributed.Team, *, progress: bool,
+           keep_model: bool) -> tuple[RunResult, torch.nn.Module | None]:
+    """Train one run and, when ``folder`` is given, save its results and weights there
+    (the main process of ``team`` writes them)."""
     spec, cfg = planned.spec, planned.cfg
     stem = f"{spec.slug}-{fp}"
     model = build_for(cfg, spec)
@@ -298,7 +302,6 @@ def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str
         device=outcome.device, interrupted=outcome.interrupted,
         resumed_from_step=outcome.resumed_from_step, processes=distributed.launched_processes(),
         finished_at=time.strftime("%Y-%m-%dT%H:%M:%S"))
-    team = _team(cfg)
     team.wait()  # every process is done with the checkpoint before it is replaced
     if folder is not None and not outcome.interrupted and team.is_main:
         if keep_model:
@@ -309,14 +312,13 @@ def _train(planned: PlannedRun, prepared: Prepared, folder: Path | None, fp: str
     return result, model
 
 
-def _reload(found: Path, target: Path, planned: PlannedRun,
+def _reload(found: Path, target: Path, planned: PlannedRun, team: distributed.Team,
             keep_model: bool) -> tuple[RunResult, torch.nn.Module | None]:
     """Results (and weights, when kept) of a finished run, copied beside this comparison's
     when another comparison trained them (notebook 03's full fine-tuning is notebook 04's
     pre-trained run)."""
     result = RunResult.load(found)
     weights = found.with_suffix(".safetensors")
-    team = _team(planned.cfg)
     if found != target and team.is_main:
         result.run, result.label = planned.spec.slug, planned.spec.label
         result.reused_from = f"{found.parent.name}/{found.name}"

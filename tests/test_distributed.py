@@ -64,9 +64,10 @@ def test_two_processes_share_each_epoch_and_write_once(tmp_path):
     # no checkpoint, lock or temporary file left behind.
     assert launched.stdout.count("results:") == 1
     names = sorted(p.name for p in (two / COMPARISON).iterdir())
+    shared_runs = runs(two)
     assert [n for n in names if n.endswith(".json") and not n.startswith("summary-")
             and n != "latest.json"] == sorted(f"{r.run}-{r.fingerprint}.json"
-                                              for r in runs(two).values())
+                                              for r in shared_runs.values())
     assert len([n for n in names if n.endswith(".safetensors")]) == 2
     assert not [n for n in names if n.endswith((".ckpt", ".lock", ".tmp")) or n.startswith(".")]
 
@@ -74,7 +75,7 @@ def test_two_processes_share_each_epoch_and_write_once(tmp_path):
     prepared = experiments.prepare(TINY)
     collate = make_collator(prepared.tokenizer)
     for slug, single in runs(one).items():
-        shared = runs(two)[slug]
+        shared = shared_runs[slug]
         assert (shared.processes, single.processes) == (2, 1)
         assert shared.fingerprint != single.fingerprint  # another run, never reused for it
         assert len(single.history) == EPOCHS * batches
