@@ -40,8 +40,8 @@ def child(args: argparse.Namespace) -> None:
     from mnli_lesson import experiments
     from mnli_lesson import train as training
     from mnli_lesson.config import resolve_config
-    from mnli_lesson.encoding import encode_pairs, forward_inputs, load_tokenizer
-    from mnli_lesson.models import build_model
+    from mnli_lesson.core import encode_pairs, forward_inputs
+    from mnli_lesson.models import build_model, load_tokenizer
 
     cfg = resolve_config("cpu", environ={}, model=args.model, batch_size=16, lr=1e-4,
                          max_length=96, epochs=args.epochs, seed=42)

@@ -10,7 +10,8 @@ Variants, all in one process, on the same pairs and the same model configuration
   length-grouped sampling, bf16 where the hardware runs it natively, fused AdamW, batch 32.
 - ``engine[eager]`` / ``engine[sdpa]``: mnli_lesson's engine, built from its public pieces
   (``make_loader``, ``make_optimizer``, ``make_scheduler``, ``make_accelerator``) and stepped by
-  ``train.train_step``, the function ``train.train`` calls; one row per attention kernel.
+  ``core.training_step``, the function ``core.train`` (and so the engine) calls; one row per
+  attention kernel.
 
 Each round trains every variant for ``--steps`` optimiser steps (interleaved in chunks, in
 rotating order) and scores the same evaluation pairs. Reported: median tokens/s and pairs/s,
@@ -46,8 +47,9 @@ from transformers import DistilBertConfig, DistilBertModel, PreTrainedTokenizerB
 from transformers.utils import logging as hf_logging
 
 from mnli_lesson.config import resolve_config
+from mnli_lesson.core import encode_pairs, sorted_batches
 from mnli_lesson.data import load_mnli, stratified_subset
-from mnli_lesson.encoding import encode_pairs, load_tokenizer, sorted_batches
+from mnli_lesson.models import load_tokenizer
 
 from throughput_measure import Measurement, gemm_peak, has_fast_bf16, non_embedding_params
 from throughput_report import ModelResult, add_mfu, markdown, summarise

@@ -19,7 +19,7 @@ from transformers import (
     default_data_collator,
 )
 
-from mnli_lesson.encoding import forward_inputs
+from mnli_lesson.core import forward_inputs
 from mnli_lesson.models import build_model
 
 from throughput_measure import Measurement, has_fast_bf16, sync

@@ -12,18 +12,16 @@ from accelerate.state import AcceleratorState, GradientState, PartialState
 from torch.utils.data import DataLoader
 
 from mnli_lesson.config import resolve_config
-from mnli_lesson.encoding import EncodedPairs, forward_inputs
-from mnli_lesson.evaluate import predict
-from mnli_lesson.models import build_model
-from mnli_lesson.train import (
-    make_accelerator,
-    make_loader,
+from mnli_lesson.core import (
+    EncodedPairs,
+    forward_inputs,
     make_optimizer,
     make_scheduler,
-    pick_device,
-    pick_precision,
-    train_step,
+    predict,
+    training_step,
 )
+from mnli_lesson.models import build_model
+from mnli_lesson.train import make_accelerator, make_loader, pick_device, pick_precision
 
 from throughput_measure import Measurement, TokenCounter, timed
 
@@ -189,7 +187,7 @@ class Engine(Variant):
         loader = make_loader(self.train_set, tokenizer, cfg, engine_device)
         self.sampler, self.collate = loader.batch_sampler, loader.collate_fn
         optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay)
-        scheduler = make_scheduler(optimizer, cfg, len(loader) * cfg.epochs)
+        scheduler = make_scheduler(optimizer, len(loader) * cfg.epochs, cfg.warmup_ratio)
         with self.active():
             self.accelerator = make_accelerator(cpu=engine_device.type == "cpu")
             self.wrapped, self.optimizer, self.loader, self.scheduler = self.accelerator.prepare(
@@ -199,7 +197,7 @@ class Engine(Variant):
         self.losses: list[float] = []
 
     def _epoch(self, epoch: int) -> Iterator[dict]:
-        # As train.train: the seeded order of each epoch, set on the loader and its sampler.
+        # As core.train: the seeded order of each epoch, set on the loader and its sampler.
         self.loader.set_epoch(epoch)
         self.sampler.set_epoch(epoch)
         return iter(self.loader)
@@ -209,16 +207,15 @@ class Engine(Variant):
         for _ in range(steps):
             batch = next(self.batches)
             lr = self.scheduler.get_last_lr()[0]
-            loss = train_step(self.wrapped, batch, self.optimizer, self.scheduler, self.scaler,
-                              device=self.accelerator.device, precision=self.precision,
-                              max_grad_norm=self.cfg.max_grad_norm)
+            loss = training_step(self.wrapped, batch, self.optimizer, self.scheduler, self.scaler,
+                                 self.precision, self.cfg.max_grad_norm)
             self.pending.append((loss, lr))
             if len(self.pending) == 20:
                 self._flush()
         self._flush()
 
     def _flush(self) -> None:
-        """What train's ``_flush`` does: one stacked read of the buffered losses."""
+        """What the engine's ``flush`` does: one stacked read of the buffered losses."""
         if self.pending:
             self.losses += torch.stack([loss for loss, _ in self.pending]).float().cpu().tolist()
             self.pending.clear()

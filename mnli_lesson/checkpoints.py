@@ -19,11 +19,11 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import urlparse
 
-from mnli_lesson.data import LABEL2ID, LABELS, reachable, sample_dir
+from mnli_lesson.core import LABEL2ID, LABELS
+from mnli_lesson.data import reachable, sample_dir
 from mnli_lesson.errors import LessonError
-from mnli_lesson.known_checkpoints import (  # noqa: F401  (re-exported for callers)
+from mnli_lesson.known_checkpoints import (
     KNOWN_CHECKPOINTS,
-    MINILM_SHA256,
     OFFLINE_INSTALL,
     CheckpointInfo,
     offline_encoder,

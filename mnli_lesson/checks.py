@@ -8,6 +8,9 @@ Each check prints one line and the grader (``mnli_lesson.grading``) reads that l
 * a wrong answer raises ``CheckFailed("<name>: not right yet — <hint>")``. The hint never
   contains the expected value, only what kind of answer is wanted.
 
+* ``behaves`` checks code by what it does: the student's function and the reference are run
+  on the same inputs (``trial``) and must give the same results, so the check shows no code.
+
 Expected values are computed by the notebook from its own run (a profile changes them), never
 typed in: ``close("baseline", baseline, expected=shares.max(), tol=0.5 / n_pairs)``. For
 answers that do not depend on the run and should not be readable from the check cell, use
@@ -21,8 +24,10 @@ from __future__ import annotations
 import hashlib
 import json
 import math
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from typing import Any
+
+import numpy as np
 
 from mnli_lesson.errors import LessonError
 
@@ -44,6 +49,20 @@ def results() -> dict[str, str]:
 def reset() -> None:
     """Forget every recorded outcome (tests use this)."""
     _RESULTS.clear()
+
+
+def passed(name: str) -> bool:
+    """Whether check ``name`` passed in this kernel (notebooks use the student's code then)."""
+    return _RESULTS.get(name) == RIGHT
+
+
+def yours_or(name: str, yours: Any, reference: Callable) -> Callable:
+    """The student's function once check ``name`` has passed, else the lesson's reference (one
+    line says so), so that the cells after an unsolved exercise still run."""
+    if passed(name):
+        return yours
+    print(f"(using the lesson's reference until your code passes the check {name!r})")
+    return reference
 
 
 def is_placeholder(answer: Any) -> bool:
@@ -166,3 +185,32 @@ def hashed(name: str, answer: Any, digest: str, *, hint: str | None = None) -> b
     if digest_of(answer) == digest.strip().lower():
         return _right(name)
     raise _wrong(name, hint or "not this one; read the cells above again")
+
+
+def _agree(got: Any, want: Any, tol: float) -> bool:
+    """Numbers (and arrays, tensors, lists of them) within ``tol``; anything else equal."""
+    try:
+        a = np.asarray(got, dtype=np.float64)
+        b = np.asarray(want, dtype=np.float64)
+    except (TypeError, ValueError, RuntimeError):
+        return normalise(got) == normalise(want)
+    return a.shape == b.shape and bool(np.all(np.abs(a - b) <= tol + tol * np.abs(b)))
+
+
+def behaves(name: str, answer: Any, expected: Callable, trial: Callable[[Callable], Any], *,
+            tol: float = 1e-5, hint: str | None = None) -> bool:
+    """Check a function by behaviour: ``trial(answer)`` must give what ``trial(expected)``
+    gives (numbers within a relative and absolute ``tol``), so the check reveals no code."""
+    if is_placeholder(answer):
+        return _unanswered(name)
+    if not callable(answer):
+        raise _wrong(name, f"define a function, not a {type(answer).__name__}")
+    want = trial(expected)
+    try:
+        got = trial(answer)
+    except Exception as err:  # the student's code: say what it raised, in one line
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise _wrong(name, f"your function raised {type(err).__name__}: {first}") from None
+    if _agree(got, want, tol):
+        return _right(name)
+    raise _wrong(name, hint or "it runs, but gives other results than the reference")

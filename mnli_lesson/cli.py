@@ -15,10 +15,23 @@ Ctrl-C exits with 130; running the same command again resumes where it stopped.
 from __future__ import annotations
 
 import argparse
+import ast
+import functools
+import inspect
 import os
 import sys
+import typing
+from collections.abc import Callable
+from dataclasses import fields
 from pathlib import Path
 
+from mnli_lesson.config import (
+    ENV_PREFIX,
+    LessonConfig,
+    _field_types,
+    _parse_value,
+    resolve_config,
+)
 from mnli_lesson.errors import LessonError
 
 NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "data-efficiency")
@@ -48,57 +61,95 @@ def _out_folder(cfg, *, update_reference: bool = False) -> Path:
     return out
 
 
-def _config_args(parser: argparse.ArgumentParser) -> None:
-    parser.add_argument("--profile",
-                        help="tiny, offline, cpu, gpu, full or auto (default: auto)")
-    parser.add_argument("--data", help="sample, kaggle, or a folder with the three CSVs")
-    parser.add_argument("--model", help="Hub id, checkpoint folder, or tiny")
-    # SUPPRESS: absent unless given, because "all" (None) is a real value here, not "unset".
-    parser.add_argument("--train-size", type=_size, default=argparse.SUPPRESS,
-                        help="training pairs, or 'all'")
-    parser.add_argument("--eval-size", type=_size, default=argparse.SUPPRESS,
-                        help="pairs per validation split, or 'all'")
-    parser.add_argument("--epochs", type=int)
-    parser.add_argument("--batch-size", type=int)
-    parser.add_argument("--lr", type=float)
-    parser.add_argument("--head-lr", type=float, help="peak learning rate of a head trained "
-                        "alone (frozen encoder)")
-    parser.add_argument("--max-length", type=int)
-    parser.add_argument("--seed", type=int)
-    parser.add_argument("--precision", help="auto, fp32, bf16 or fp16")
-    parser.add_argument("--device", help="auto, cpu or cuda")
-    parser.add_argument("--sweep-sizes", help="comma-separated training sizes, e.g. 250,1000")
-    parser.add_argument("--out", dest="out_dir", help="output folder (default: out)")
+#: LessonConfig fields with no flag, each with its reason. None: every field is a flag.
+NOT_FLAGS: tuple[str, ...] = ()
+#: A field whose flag is not spelt ``--<field-with-dashes>``: the first spelling is the one
+#: --help shows (``--out``, as the lesson has always said); the generic one is an alias.
+FLAG_SPELLINGS = {"out_dir": ("--out", "--out-dir")}
+#: Fields holding a path: ``--out=~/x`` reaches us unexpanded (the shell leaves ~ alone there).
+PATH_FIELDS = ("data", "model", "out_dir")
+#: How a value of a field's type is written, for --help (metavar) and for a refusal.
+_SPELLING = {"optional": ("N|all", "a whole number or 'all'"),
+             "tuple": ("N,N,...", "comma-separated whole numbers like 250,1000")}
 
 
-def _size(text: str) -> int | None:
-    if text.strip().lower() in ("all", "none"):
-        return None
+def flag_names(name: str) -> tuple[str, ...]:
+    """The option strings of the flag that sets LessonConfig field ``name``."""
+    return FLAG_SPELLINGS.get(name, ("--" + name.replace("_", "-"),))
+
+
+@functools.cache
+def field_docs() -> dict[str, str]:
+    """Each LessonConfig field's docstring (the string under it in config.py), on one line:
+    the help of its flag, so the two never disagree."""
     try:
-        return int(text)
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"{text!r} is not a whole number or 'all'") from None
+        body = ast.parse(inspect.getsource(LessonConfig)).body[0].body
+    except (OSError, TypeError):  # installed without its source: flags without help text
+        return {}
+    return {node.target.id: " ".join(doc.value.value.replace("``", "").split())
+            for node, doc in zip(body, body[1:], strict=False)
+            if isinstance(node, ast.AnnAssign) and isinstance(node.target, ast.Name)
+            and isinstance(doc, ast.Expr) and isinstance(doc.value, ast.Constant)
+            and isinstance(doc.value.value, str)}
 
 
-def _resolve(args: argparse.Namespace):
-    from mnli_lesson.config import resolve_config
+def _kind_of(kind: object) -> str | None:
+    """``optional`` (``int | None``), ``tuple`` (``tuple[int, ...]``), or None (plain)."""
+    if type(None) in typing.get_args(kind):
+        return "optional"
+    return "tuple" if typing.get_origin(kind) is tuple else None
 
-    overrides = {k: getattr(args, k) for k in (
-        "data", "model", "epochs", "batch_size", "lr", "head_lr", "max_length", "seed",
-        "precision", "device", "out_dir") if getattr(args, k, None) is not None}
-    for key in ("data", "model", "out_dir"):  # `--out=~/x`: the shell leaves ~ alone there
-        if isinstance(overrides.get(key), str) and overrides[key].startswith("~"):
-            overrides[key] = os.path.expanduser(overrides[key])
-    for key in ("train_size", "eval_size"):
-        if key in vars(args):
-            overrides[key] = getattr(args, key)
-    if getattr(args, "sweep_sizes", None):
+
+def _flag_type(name: str, kind: object) -> Callable[[str], object]:
+    """The flag's text to the field's value through the very parser MNLI_LESSON_<FIELD> goes
+    through (config._parse_value), so both accept the same spellings and refuse the same ones
+    with the same reason; argparse then prints it as one line naming the flag."""
+    def parse(text: str) -> object:
         try:
-            overrides["sweep_sizes"] = tuple(int(x) for x in args.sweep_sizes.split(","))
-        except ValueError:
-            raise LessonError(
-                f"--sweep-sizes {args.sweep_sizes!r}: use numbers like 250,1000") from None
-    return resolve_config(args.profile, **overrides)
+            value = _parse_value(name, text, kind)
+        except LessonError as err:  # "MNLI_LESSON_X='a' is not ...": here the flag says which
+            reason = str(err).removeprefix(f"{ENV_PREFIX}{name.upper()}=")
+            spelling = _SPELLING.get(_kind_of(kind) or "")
+            hint = f"; use {spelling[1]}" if spelling else ""
+            raise argparse.ArgumentTypeError(reason + hint) from None
+        if name in PATH_FIELDS and isinstance(value, str) and value.startswith("~"):
+            value = os.path.expanduser(value)
+        return value
+
+    parse.__name__ = name  # argparse's fallback wording, should a non-LessonError slip out
+    return parse
+
+
+def _config_args(parser: argparse.ArgumentParser) -> None:
+    """One flag per LessonConfig field (see NOT_FLAGS), its help the field's docstring.
+
+    Left out, a flag is absent from the namespace (SUPPRESS), not None: ``--train-size all``
+    gives None, a real value, and an absent flag leaves the variable, then the profile, in
+    charge."""
+    group = parser.add_argument_group(
+        "lesson settings", "One flag per LessonConfig field. Unset ones come from "
+        "MNLI_LESSON_<FIELD>, then from --profile (default: auto); `mnli-lesson config` "
+        "prints the result.")
+    docs, kinds = field_docs(), _field_types()
+    for f in fields(LessonConfig):
+        if f.name in NOT_FLAGS:
+            continue
+        spelling = _SPELLING.get(_kind_of(kinds[f.name]) or "")
+        group.add_argument(*flag_names(f.name), dest=f.name, default=argparse.SUPPRESS,
+                           type=_flag_type(f.name, kinds[f.name]),
+                           metavar=spelling[0] if spelling else None,
+                           help=docs.get(f.name, "").replace("%", "%%"))
+
+
+def _given(args: argparse.Namespace) -> dict[str, object]:
+    """The settings given as flags on the command line (a left-out flag is absent)."""
+    return {f.name: getattr(args, f.name) for f in fields(LessonConfig) if f.name in vars(args)}
+
+
+def _resolve(args: argparse.Namespace) -> LessonConfig:
+    """The configuration: flags, then MNLI_LESSON_* variables, then the profile."""
+    overrides = _given(args)
+    return resolve_config(overrides.pop("profile", None), **overrides)
 
 
 def cmd_config(args: argparse.Namespace) -> int:
@@ -174,12 +225,8 @@ def _notebook_env(args: argparse.Namespace, cfg, out: Path) -> dict[str, str]:
     """Every setting given on the command line, as the MNLI_LESSON_* variables the notebooks
     read. Paths are made relative to notebooks/ (where the kernels run), so a relative
     --data or --model means what it meant in the caller's folder."""
-    from dataclasses import fields
-
-    given = {f.name for f in fields(cfg) if getattr(args, f.name, None) is not None
-             or f.name in vars(args) and f.name in ("train_size", "eval_size")}
     env = {"MNLI_LESSON_PROFILE": cfg.profile, "MNLI_LESSON_OUT_DIR": str(out)}
-    for name in sorted(given - {"profile", "out_dir"}):
+    for name in sorted(set(_given(args)) - {"profile", "out_dir"}):
         value = getattr(cfg, name)
         if name in ("data", "model") and Path(str(value)).expanduser().exists():
             value = os.path.relpath(Path(str(value)).expanduser().resolve(), NOTEBOOKS_DIR)

@@ -1,9 +1,7 @@
 """Reading and checking one split's CSV: each problem becomes one line that names the line
 an editor shows (physical lines, not records), and says what to do.
 
-The label vocabulary lives here because checking a label cell needs it; ``mnli_lesson.data``
-re-exports it, so that module (sources, loading, cleaning, subsets) imports this one and never
-the other way round.
+The label vocabulary comes from the lesson core (``mnli_lesson.core.LABELS``).
 """
 
 from __future__ import annotations
@@ -20,12 +18,8 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from mnli_lesson.core import LABEL2ID
 from mnli_lesson.errors import LessonError
-
-#: Label ids as the Hugging Face ``multi_nli`` export (and so the Kaggle CSV) uses them.
-LABELS: tuple[str, ...] = ("entailment", "neutral", "contradiction")
-LABEL2ID: dict[str, int] = {name: i for i, name in enumerate(LABELS)}
-NO_GOLD_LABEL = -1  # MNLI's test splits (and unresolved pairs) carry -1: never train or score on it
 
 COLUMNS: tuple[str, ...] = ("premise", "hypothesis", "label")
 #: Separators people save "CSV" files with (spreadsheet exports in many locales use ';').

@@ -1,63 +1,13 @@
-"""Scoring: predictions with probabilities, accuracy, per-class precision/recall/F1, confusion."""
+"""Scores beyond accuracy: per-class precision/recall/F1, the confusion matrix, one pair."""
 
 from __future__ import annotations
 
-import contextlib
 from collections.abc import Callable, Sequence
 
 import numpy as np
 import torch
 
-from mnli_lesson.data import LABELS
-from mnli_lesson.encoding import EncodedPairs, sorted_batches
-
-
-def autocast_for(device: torch.device, precision: str) -> contextlib.AbstractContextManager:
-    """A mixed-precision context for ``precision`` (``fp32`` means none)."""
-    if precision in ("bf16", "fp16"):
-        dtype = torch.bfloat16 if precision == "bf16" else torch.float16
-        return torch.autocast(device_type=device.type, dtype=dtype)
-    return contextlib.nullcontext()
-
-
-@torch.inference_mode()
-def predict(
-    model: torch.nn.Module,
-    dataset: EncodedPairs,
-    collate: Callable,
-    batch_size: int = 128,
-    precision: str = "fp32",
-    part: tuple[int, int] = (0, 1),
-) -> np.ndarray:
-    """Class probabilities ``[len(dataset), 3]``, in the dataset's order.
-
-    Batches are sorted by length (no gradients, so order is free) and the rows put back.
-    ``inference_mode`` skips autograd bookkeeping entirely, which is faster than ``no_grad``.
-    ``part=(i, n)`` scores only every n-th batch from the i-th (process i of n), leaving the
-    other rows zero, so that summing the n processes' arrays gives every row once.
-    """
-    was_training = model.training
-    model.eval()
-    device = next(model.parameters()).device
-    probs = np.zeros((len(dataset), model.config.num_labels), dtype=np.float32)
-    try:
-        index, count = part
-        for batch_ids in sorted_batches(dataset.lengths, batch_size)[index::count]:
-            batch = collate([dataset[i] for i in batch_ids])
-            batch.pop("labels", None)
-            batch = {k: v.to(device, non_blocking=True) for k, v in batch.items()}
-            with autocast_for(device, precision):
-                logits = model(**batch).logits
-            probs[batch_ids] = torch.softmax(logits.float(), dim=-1).cpu().numpy()
-    finally:
-        model.train(was_training)
-    return probs
-
-
-def accuracy(labels: Sequence[int], predictions: Sequence[int]) -> float:
-    """Share of predictions equal to the gold label (0.0 for no pairs, never a division error)."""
-    labels, predictions = np.asarray(labels), np.asarray(predictions)
-    return float((labels == predictions).mean()) if labels.size else 0.0
+from mnli_lesson.core import LABELS, EncodedPairs, accuracy, forward_inputs, predict
 
 
 def confusion_matrix(
@@ -108,8 +58,6 @@ def evaluate(
 def predict_pair(model, tokenizer, premise: str, hypothesis: str,
                  max_length: int = 128) -> dict[str, float]:
     """Label probabilities for one pair (what the playground widget shows)."""
-    from mnli_lesson.encoding import forward_inputs
-
     encoded = tokenizer(premise, hypothesis, truncation=True, max_length=max_length,
                         return_tensors="pt")
     accepted = forward_inputs(model)

@@ -26,13 +26,14 @@ from safetensors.torch import load_model, save_model
 
 from mnli_lesson import distributed, identity
 from mnli_lesson.config import LessonConfig
-from mnli_lesson.data import LABELS, MnliData, load_mnli, stratified_subset
-from mnli_lesson.encoding import EncodedPairs, encode_pairs, forward_inputs, load_tokenizer
+from mnli_lesson.core import LABELS, EncodedPairs, encode_pairs, forward_inputs
+from mnli_lesson.data import MnliData, load_mnli, stratified_subset
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import (
     build_model,
     check_max_length,
     check_tokenizer_fits,
+    load_tokenizer,
     parameter_counts,
 )
 from mnli_lesson.results import SPLITS, ComparisonResult, PartCount, RunResult, load_latest
@@ -195,7 +196,7 @@ def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
 # --------------------------------------------------------------------------- one run
 
 
-def _attention_for(cfg: LessonConfig) -> str | None:
+def attention_for(cfg: LessonConfig) -> str | None:
     # On a CPU, eager and SDPA attention train MNLI-length batches at the same speed within
     # noise (benchmarks/README.md, 20-step rounds on a 2-core AVX2 CPU); eager stays, so that
     # CPU runs keep computing exactly what the recorded reports computed. On a GPU the
@@ -205,7 +206,7 @@ def _attention_for(cfg: LessonConfig) -> str | None:
 
 def build_for(cfg: LessonConfig, spec: RunSpec) -> torch.nn.Module:
     return build_model(cfg.model, spec.init, frozen=spec.frozen, seed=cfg.seed,
-                       attn_implementation=_attention_for(cfg))
+                       attn_implementation=attention_for(cfg))
 
 
 def _finished_twin(own: Path, fingerprint: str, want_each_epoch: bool) -> Path | None:

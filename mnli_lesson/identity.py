@@ -16,7 +16,7 @@ from pathlib import Path
 import pandas as pd
 
 from mnli_lesson.config import LessonConfig
-from mnli_lesson.data import COLUMNS
+from mnli_lesson.csv_files import COLUMNS
 from mnli_lesson.known_checkpoints import weights_digest
 from mnli_lesson.store import digest
 

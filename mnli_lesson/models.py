@@ -18,16 +18,22 @@ from collections import Counter
 from typing import TYPE_CHECKING, Literal
 
 import torch
-from transformers import AutoConfig, AutoModelForSequenceClassification, PreTrainedModel
+from transformers import (
+    AutoConfig,
+    AutoModelForSequenceClassification,
+    AutoTokenizer,
+    PreTrainedModel,
+    PreTrainedTokenizerBase,
+)
 
 from mnli_lesson.checkpoints import quiet, resolve_checkpoint
-from mnli_lesson.data import LABEL2ID, LABELS
+from mnli_lesson.core import LABEL2ID, LABELS, freeze_encoder
 from mnli_lesson.errors import LessonError
 
 if TYPE_CHECKING:
     from mnli_lesson.config import LessonConfig
 
-__all__ = ["Init", "build_model", "check_tokenizer_fits", "freeze_encoder", "parameter_counts",
+__all__ = ["Init", "build_model", "check_tokenizer_fits", "load_tokenizer", "parameter_counts",
            "quiet"]
 
 Init = Literal["pretrained", "scratch"]
@@ -36,6 +42,11 @@ _LOAD_ERRORS = (OSError, ValueError, AttributeError, KeyError, TypeError, Runtim
 # Head notices already printed: a comparison builds the same checkpoint once per run, and
 # one line says it all.
 _NOTED: set[tuple[str, tuple[str, ...]]] = set()
+
+
+def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
+    """The tokenizer that belongs to ``model`` (a Hub id, a folder, or ``tiny``)."""
+    return AutoTokenizer.from_pretrained(resolve_checkpoint(model))
 
 
 def build_model(
@@ -52,7 +63,7 @@ def build_model(
     ``seed`` fixes the random parts (the head, and everything for ``scratch``), so two
     variants built with one seed differ only where they are meant to.
     ``attn_implementation`` picks the attention kernel (the lesson's runs pass ``"eager"`` on
-    a CPU; see ``experiments._attention_for``).
+    a CPU; see ``experiments.attention_for``).
     A checkpoint whose own classification head has other labels than ``LABELS`` keeps its
     encoder and gets a new head (one printed line says so); labels are never mapped by
     position.
@@ -226,13 +237,6 @@ def check_tokenizer_fits(tokenizer, model: PreTrainedModel) -> None:
             f"the tokenizer has {size} tokens but the model has embeddings for only {rows}: "
             "use the tokenizer saved with this checkpoint (same folder or Hub id)"
         )
-
-
-def freeze_encoder(model: PreTrainedModel) -> PreTrainedModel:
-    """Fix every weight of the encoder (``model.base_model``); the head stays trainable."""
-    for p in model.base_model.parameters():
-        p.requires_grad_(False)
-    return model
 
 
 def _part(name: str, base_prefix: str) -> str:

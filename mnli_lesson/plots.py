@@ -18,14 +18,11 @@ from matplotlib.axes import Axes
 from matplotlib.figure import Figure
 from matplotlib.ticker import FixedLocator, FuncFormatter, MaxNLocator, NullLocator
 
-from mnli_lesson.data import LABELS
+from mnli_lesson.core import LABELS
+from mnli_lesson.results import CHANCE_LOSS, smooth
 from mnli_lesson.store import atomic_write
 
-#: Loss of a model that always predicts 1/3 for each label: what an untrained head scores.
-CHANCE_LOSS = math.log(3)
-
 __all__ = [
-    "CHANCE_LOSS",
     "plot_accuracy",
     "plot_confusion_matrix",
     "plot_data_efficiency",
@@ -34,24 +31,7 @@ __all__ = [
     "plot_loss_curves",
     "plot_probabilities",
     "save_figure",
-    "smooth",
 ]
-
-
-def smooth(values: Sequence[float], alpha: float = 0.9) -> list[float]:
-    """Debiased exponential moving average (as TensorBoard smooths curves).
-
-    The bias correction divides by ``1 - alpha**t`` so early points are not pulled towards 0;
-    the first output therefore equals the first input.
-    """
-    if not 0 <= alpha < 1:
-        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
-    smoothed: list[float] = []
-    average = 0.0
-    for t, value in enumerate(values, start=1):
-        average = alpha * average + (1 - alpha) * float(value)
-        smoothed.append(average / (1 - alpha**t))
-    return smoothed
 
 
 def _new_axes(ax: Axes | None, figsize: tuple[float, float] = (7, 4)) -> Axes:

@@ -9,7 +9,9 @@ one line instead of being half-understood.
 from __future__ import annotations
 
 import dataclasses
+import math
 import os
+from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -38,6 +40,24 @@ class Step:
     epoch: float
     loss: float
     lr: float
+
+
+#: Loss of a model that gives every label 1/3: what an untrained head scores.
+CHANCE_LOSS = math.log(3)
+
+
+def smooth(values: Sequence[float], alpha: float = 0.9) -> list[float]:
+    """Debiased exponential moving average of a loss curve (as TensorBoard smooths curves),
+    the one the figures draw and the write-ups read: dividing by ``1 - alpha**t`` keeps early
+    points from being pulled towards 0, so the first output equals the first input."""
+    if not 0 <= alpha < 1:
+        raise ValueError(f"alpha must be in [0, 1), got {alpha}")
+    smoothed: list[float] = []
+    average = 0.0
+    for t, value in enumerate(values, start=1):
+        average = alpha * average + (1 - alpha) * float(value)
+        smoothed.append(average / (1 - alpha**t))
+    return smoothed
 
 
 @dataclass(frozen=True)

@@ -1,16 +1,16 @@
-"""The training loop: AdamW, linear warm-up and decay, clipping, mixed precision, resumable.
+"""The course engine's training: the lesson's loop (``core.train``) with what a long run needs.
 
-Read ``train`` top to bottom: one loop over epochs and batches, an evaluation at the end of
-each epoch, and, when a folder is given, a checkpoint at most every ``checkpoint_seconds``
-(copied to CPU memory between two steps, written to disk by a background thread).
-Accelerate places the model and batches on the device and runs the same code on several GPUs
-under ``accelerate launch``.
+``core.train`` is the loop the notebooks teach. ``train`` here runs that same loop and adds,
+through one ``core.Callback``: a per-step record of loss and learning rate (read from the
+device 20 steps at a time), a progress bar, scoring before training and after each epoch,
+checkpoints (copied to CPU memory between two steps, written by a background thread) and
+exact resume from them, Ctrl-C that keeps what was recorded, and Accelerate, which places the
+model and batches on the device and shards batches under ``accelerate launch``.
 """
 
 from __future__ import annotations
 
 import contextlib
-import math
 import os
 import time
 from dataclasses import dataclass, field
@@ -21,12 +21,12 @@ from accelerate import Accelerator
 from accelerate.utils import set_seed
 from torch.utils.data import DataLoader
 from tqdm.auto import tqdm
-from transformers import get_scheduler
 
+from mnli_lesson import core
 from mnli_lesson.config import LessonConfig
-from mnli_lesson.encoding import EncodedPairs, LengthGroupedBatchSampler, make_collator
+from mnli_lesson.core import EncodedPairs, make_scheduler
 from mnli_lesson.errors import LessonError
-from mnli_lesson.evaluate import autocast_for, predict, report
+from mnli_lesson.evaluate import report
 from mnli_lesson.results import EpochRecord, SplitScores, Step
 from mnli_lesson.train_state import CheckpointWriter, load_checkpoint
 
@@ -89,46 +89,10 @@ def pick_precision(requested: str, device: torch.device) -> str:
     return "bf16" if cpu_has_fast_bf16() else "fp32"
 
 
-def make_optimizer(model: torch.nn.Module, lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over trainable parameters; no decay on biases and LayerNorm weights."""
-    decay, no_decay = [], []
-    for name, p in model.named_parameters():
-        if p.requires_grad:
-            (no_decay if p.ndim < 2 or "LayerNorm" in name or "layer_norm" in name
-             else decay).append(p)
-    groups = [{"params": decay, "weight_decay": weight_decay},
-              {"params": no_decay, "weight_decay": 0.0}]
-    try:  # the fused kernel updates all tensors in one pass (CPU and CUDA since torch 2.4)
-        return torch.optim.AdamW(groups, lr=lr, fused=True)
-    except (RuntimeError, TypeError):
-        return torch.optim.AdamW(groups, lr=lr)
-
-
-def make_loader(train_set: EncodedPairs, tokenizer, cfg: LessonConfig,
-                device: torch.device | None = None) -> DataLoader:
-    """Training batches in the order ``train`` uses: length-grouped, seeded, padded per batch.
-
-    The loader has its own generator: creating an iterator must not draw from the global
-    RNG, or dropout masks after a resume would differ from an uninterrupted run's.
-    """
-    cuda = device is not None and device.type == "cuda"
-    collate = make_collator(tokenizer, pad_to_multiple_of=8 if cuda else None)
-    sampler = LengthGroupedBatchSampler(train_set.lengths, cfg.batch_size, seed=cfg.seed)
-    return DataLoader(train_set, batch_sampler=sampler, collate_fn=collate, pin_memory=cuda,
-                      generator=torch.Generator().manual_seed(cfg.seed))
-
-
-def make_scheduler(optimizer: torch.optim.Optimizer, cfg: LessonConfig, total_steps: int):
-    """Linear warm-up over ``cfg.warmup_ratio`` of the steps, then linear decay to zero."""
-    return get_scheduler("linear", optimizer,
-                         num_warmup_steps=math.ceil(cfg.warmup_ratio * total_steps),
-                         num_training_steps=total_steps)
-
-
 def lr_schedule(cfg: LessonConfig, total_steps: int) -> list[float]:
     """The learning rate of every step of a run (what ``make_scheduler`` will do), for plots."""
     optimizer = torch.optim.SGD([torch.zeros(1, requires_grad=True)], lr=cfg.lr)
-    scheduler = make_scheduler(optimizer, cfg, total_steps)
+    scheduler = make_scheduler(optimizer, total_steps, cfg.warmup_ratio)
     rates = []
     for _ in range(total_steps):
         rates.append(scheduler.get_last_lr()[0])
@@ -149,27 +113,15 @@ def make_accelerator(cpu: bool) -> Accelerator:
         return Accelerator(cpu=cpu)
 
 
-# --------------------------------------------------------------------------- one step
+def make_loader(train_set: EncodedPairs, tokenizer, cfg: LessonConfig,
+                device: torch.device | None = None) -> DataLoader:
+    """``core.make_loader`` with this configuration (pinned memory, multiples of 8 on GPUs)."""
+    cuda = device is not None and device.type == "cuda"
+    return core.make_loader(train_set, tokenizer, cfg.batch_size, cfg.seed,
+                            pad_to_multiple_of=8 if cuda else None, pin_memory=cuda)
 
 
-def train_step(model, batch: dict, optimizer, scheduler, scaler, *, device: torch.device,
-               precision: str, max_grad_norm: float) -> torch.Tensor:
-    """One optimiser step: forward, loss, backward, clip, step, schedule. Returns the loss
-    (still on the device: reading it would make a GPU wait). The benchmark times this very
-    function, so what it measures is what the lesson trains with."""
-    with autocast_for(device, precision):
-        loss = model(**batch).loss
-    scaler.scale(loss).backward()
-    scaler.unscale_(optimizer)  # clip the true gradients, not the scaled ones
-    torch.nn.utils.clip_grad_norm_(model.parameters(), max_grad_norm)
-    scaler.step(optimizer)
-    scaler.update()
-    scheduler.step()
-    optimizer.zero_grad(set_to_none=True)
-    return loss.detach()
-
-
-# --------------------------------------------------------------------------- the loop
+# --------------------------------------------------------------------------- the engine
 
 
 def train(
@@ -188,16 +140,14 @@ def train(
     progress: bool = True,
     desc: str = "train",
 ) -> TrainResult:
-    """Fine-tune ``model`` on ``train_set``; score ``eval_sets`` before training and after each
-    epoch. Ctrl-C stops cleanly and returns what was recorded so far.
+    """Fine-tune ``model`` with ``core.train``; score ``eval_sets`` before training and after
+    each epoch. Ctrl-C stops cleanly and returns what was recorded so far.
 
-    ``evaluate_each_epoch=False`` scores only after the last epoch (for sweeps with many short
-    epochs). With ``checkpoint_dir``, an existing checkpoint there is resumed from (the
-    finished run's loss history equals an uninterrupted run's with the same seed), and one
-    is taken once ``checkpoint_seconds`` have passed since the last (0: after every step;
-    None: never by time) and at step ``first_checkpoint_step`` (0: none), but never after
-    the last step: the caller saves a finished run. A checkpoint is copied to CPU memory
-    between two steps and written by a background thread while training goes on.
+    ``evaluate_each_epoch=False`` scores only after the last epoch (sweeps). With
+    ``checkpoint_dir``, a checkpoint there is resumed from (the finished run's history equals
+    an uninterrupted run's), and one is taken once ``checkpoint_seconds`` have passed since the
+    last (0: every step; None: never by time) and at step ``first_checkpoint_step`` (0: none),
+    never after the last step: the caller saves a finished run.
     """
     epochs = cfg.epochs if epochs is None else epochs
     if len(train_set) == 0:
@@ -213,137 +163,157 @@ def train(
         torch.backends.cuda.matmul.allow_tf32 = True  # free speed on Ampere+, same accuracy
         torch.backends.cudnn.allow_tf32 = True
     loader = make_loader(train_set, tokenizer, cfg, device)
-    sampler, collate = loader.batch_sampler, loader.collate_fn
-    optimizer = make_optimizer(model, cfg.lr, cfg.weight_decay)
+    optimizer = core.make_optimizer(model, cfg.lr, cfg.weight_decay)
     # Under a launcher each of N processes takes every N-th batch and Accelerate steps the
     # schedule N times per step, so the schedule is laid out for one process's step count.
-    scheduler = make_scheduler(optimizer, cfg, len(loader) * epochs)
+    scheduler = make_scheduler(optimizer, len(loader) * epochs, cfg.warmup_ratio)
+    collate = loader.collate_fn
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    raw_model = accelerator.unwrap_model(model)
-    steps_per_epoch = len(loader)  # this process's share
-    total_steps = steps_per_epoch * epochs
-    part = (accelerator.process_index, accelerator.num_processes)
-
-    result = TrainResult(precision=precision, device=str(accelerator.device))
+    run = _Run(accelerator, accelerator.unwrap_model(model), optimizer, scheduler, scaler,
+               eval_sets, collate, cfg, precision, len(loader), epochs)
     folder = Path(checkpoint_dir) if checkpoint_dir else None
-    step, elapsed_before = 0, 0.0
-    if folder is not None and (state := load_checkpoint(folder, raw_model, optimizer, scheduler)):
-        step, elapsed_before = state["step"], state["elapsed"]
-        result.history, result.epochs = state["history"], state["epochs"]
-        result.resumed_from_step = step
-        if state.get("scaler"):
-            scaler.load_state_dict(state["scaler"])
-
-    def scores() -> dict[str, float]:
-        """Score every validation split; keyword arguments for an EpochRecord."""
-        for name, data in eval_sets.items():
-            # Each process scores its share of the batches; the sum has every row once.
-            probs = predict(raw_model, data, collate, cfg.eval_batch_size, precision, part)
-            if accelerator.num_processes > 1:
-                probs = accelerator.reduce(torch.from_numpy(probs).to(accelerator.device),
-                                           "sum").cpu().numpy()
-            result.final[name] = SplitScores.from_report(report(data.labels, probs))
-        return {name.removeprefix("validation_"): s.accuracy for name, s in result.final.items()}
-
-    if evaluate_before and step == 0 and eval_sets:
-        result.epochs.append(EpochRecord(epoch=0, **scores()))
-
-    run_started = time.perf_counter()
-
-    def elapsed() -> float:
-        return elapsed_before + time.perf_counter() - run_started
-
-    writer = CheckpointWriter(folder) \
-        if folder is not None and accelerator.is_main_process else None
-    last_checkpoint = time.perf_counter()
-
-    def checkpoint_due() -> bool:
-        if writer is None or step == total_steps:  # a finished run is saved by the caller
-            return False
-        if step == first_checkpoint_step:
-            return True
-        return checkpoint_seconds is not None \
-            and time.perf_counter() - last_checkpoint >= checkpoint_seconds
-
-    def checkpoint() -> None:
-        nonlocal last_checkpoint
-        _flush(pending, result.history, steps_per_epoch, bar)
-        writer.save(raw_model, optimizer, scheduler,
-                    {"step": step, "elapsed": elapsed(), "history": result.history,
-                     "epochs": result.epochs, "scaler": scaler.state_dict()})
-        last_checkpoint = time.perf_counter()
-
+    if folder is not None:
+        run.resume_from(folder)
+    if evaluate_before and run.step == 0 and eval_sets:
+        run.result.epochs.append(EpochRecord(epoch=0, **run.scores()))
+    if folder is not None and accelerator.is_main_process:
+        run.writer = CheckpointWriter(folder)
+    run.checkpoint_seconds, run.first_checkpoint_step = checkpoint_seconds, first_checkpoint_step
+    run.evaluate_each_epoch = evaluate_each_epoch
+    run.started = time.perf_counter()
     # A model this small spends more time synchronising threads than computing; one thread
     # is faster, and much faster when other work shares the cores.
     threads = torch.get_num_threads()
-    if device.type == "cpu" and sum(p.numel() for p in raw_model.parameters()) < 2_000_000:
+    if device.type == "cpu" and sum(p.numel() for p in run.model.parameters()) < 2_000_000:
         torch.set_num_threads(1)
-    bar = tqdm(total=total_steps, initial=step, desc=desc,
-               disable=not progress or not accelerator.is_main_process,
-               dynamic_ncols=True)
-    model.train()
-    pending: list = []  # (step, loss, lr) not yet read from the device
+    run.bar = tqdm(total=run.total_steps, initial=run.step, desc=desc, dynamic_ncols=True,
+                   disable=not progress or not accelerator.is_main_process)
     try:
-        for epoch in range(step // steps_per_epoch, epochs):
-            done_in_epoch = step - epoch * steps_per_epoch
-            batches = accelerator.skip_first_batches(loader, done_in_epoch) \
-                if done_in_epoch else loader
-            # A new, seeded batch order each epoch. Set it on the prepared loader: Accelerate
-            # passes its own epoch counter down to the sampler when iteration starts.
-            # (The sampler too: after a resume the skipping wrapper does not pass it down.)
-            batches.set_epoch(epoch)
-            sampler.set_epoch(epoch)
-            started = time.perf_counter()
-            for batch in batches:
-                lr = scheduler.get_last_lr()[0]  # the rate this step uses (0 at step 1)
-                loss = train_step(model, batch, optimizer, scheduler, scaler,
-                                  device=accelerator.device, precision=precision,
-                                  max_grad_norm=cfg.max_grad_norm)
-                step += 1
-                # Keep the loss on the device; reading it each step would stall a GPU.
-                pending.append((step, loss, lr))
-                if len(pending) == 20 or step % steps_per_epoch == 0:
-                    _flush(pending, result.history, steps_per_epoch, bar)
-                # An epoch's last step is checkpointed after its evaluation (below), so that
-                # a resume from there never skips that epoch's record.
-                if step % steps_per_epoch and checkpoint_due():
-                    checkpoint()
-            _flush(pending, result.history, steps_per_epoch, bar)
-            seconds = time.perf_counter() - started
-            losses = [h.loss for h in result.history if epoch < h.epoch <= epoch + 1]
-            accuracies = scores() if evaluate_each_epoch or epoch + 1 == epochs else {}
-            result.epochs.append(EpochRecord(
-                epoch=epoch + 1, train_loss=sum(losses) / max(len(losses), 1),
-                epoch_time_s=seconds, **accuracies))
-            if checkpoint_due():
-                checkpoint()
+        core.train(model, loader, optimizer, scheduler, epochs=epochs, precision=precision,
+                   max_grad_norm=cfg.max_grad_norm, scaler=scaler, start_step=run.step,
+                   callbacks=[run])
     except KeyboardInterrupt:
-        _flush(pending, result.history, steps_per_epoch, bar)
-        result.interrupted = True
+        run.flush()
+        run.result.interrupted = True
     except BaseException:
-        if writer is not None:
+        if run.writer is not None:
             with contextlib.suppress(Exception):  # report the training error, not a write's
-                writer.wait()
+                run.writer.wait()
         raise
     finally:
-        bar.close()
+        run.bar.close()
         torch.set_num_threads(threads)
-    if writer is not None:
-        writer.wait()  # the last checkpoint is whole on disk before train() returns
-    if eval_sets and not result.final and not result.interrupted:
-        scores()  # resumed from a checkpoint taken after the last epoch
-    result.wall_time_s = elapsed()
+    if run.writer is not None:
+        run.writer.wait()  # the last checkpoint is whole on disk before train() returns
+    if eval_sets and not run.result.final and not run.result.interrupted:
+        run.scores()  # resumed from a checkpoint taken after the last epoch
+    run.result.wall_time_s = run.elapsed()
     model.eval()
-    return result
+    return run.result
 
 
-def _flush(pending: list, history: list[Step], steps_per_epoch: int, bar) -> None:
-    """Move buffered (step, loss, lr) into the history with one device sync."""
-    if not pending:
-        return
-    values = torch.stack([loss for _, loss, _ in pending]).float().cpu().tolist()
-    for (step, _, lr), loss in zip(pending, values, strict=True):
-        history.append(Step(step=step, epoch=step / steps_per_epoch, loss=loss, lr=lr))
-    bar.update(len(pending))
-    bar.set_postfix(loss=f"{values[-1]:.3f}")
-    pending.clear()
+class _Run(core.Callback):
+    """What the engine keeps beside the loop: records, scores, timing and checkpoints."""
+
+    def __init__(self, accelerator, model, optimizer, scheduler, scaler, eval_sets, collate,
+                 cfg: LessonConfig, precision: str, steps_per_epoch: int, epochs: int):
+        self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
+        self.scheduler, self.scaler, self.eval_sets, self.collate = scheduler, scaler, \
+            eval_sets, collate
+        self.cfg, self.precision = cfg, precision
+        self.steps_per_epoch, self.total_steps = steps_per_epoch, steps_per_epoch * epochs
+        self.result = TrainResult(precision=precision, device=str(accelerator.device))
+        self.step, self.elapsed_before, self.started = 0, 0.0, time.perf_counter()
+        self.pending: list = []  # (step, loss, lr) not yet read from the device
+        self.writer: CheckpointWriter | None = None
+        self.checkpoint_seconds: float | None = None
+        self.first_checkpoint_step = 0
+        self.evaluate_each_epoch = True
+        self.last_checkpoint = time.perf_counter()
+        self.epoch_started = time.perf_counter()
+        self.bar = None
+
+    # -- the loop's callbacks
+
+    def on_epoch_start(self, epoch: int) -> None:
+        self.epoch_started = time.perf_counter()
+
+    def on_step(self, step: int, loss: torch.Tensor, lr: float) -> None:
+        self.step = step
+        self.pending.append((step, loss, lr))  # reading it each step would stall a GPU
+        if len(self.pending) == 20 or step % self.steps_per_epoch == 0:
+            self.flush()
+        # An epoch's last step is checkpointed after its evaluation, so that a resume from
+        # there never skips that epoch's record.
+        if step % self.steps_per_epoch and self.checkpoint_due():
+            self.checkpoint()
+
+    def on_epoch_end(self, epoch: int) -> None:
+        self.flush()
+        seconds = time.perf_counter() - self.epoch_started
+        losses = [h.loss for h in self.result.history if epoch - 1 < h.epoch <= epoch]
+        last = epoch * self.steps_per_epoch == self.total_steps
+        accuracies = self.scores() if self.evaluate_each_epoch or last else {}
+        self.result.epochs.append(EpochRecord(
+            epoch=epoch, train_loss=sum(losses) / max(len(losses), 1), epoch_time_s=seconds,
+            **accuracies))
+        if self.checkpoint_due():
+            self.checkpoint()
+
+    # -- records, scores, checkpoints
+
+    def flush(self) -> None:
+        """Move buffered (step, loss, lr) into the history with one device sync."""
+        if not self.pending:
+            return
+        values = torch.stack([loss for _, loss, _ in self.pending]).float().cpu().tolist()
+        for (step, _, lr), loss in zip(self.pending, values, strict=True):
+            self.result.history.append(Step(step=step, epoch=step / self.steps_per_epoch,
+                                            loss=loss, lr=lr))
+        if self.bar is not None:
+            self.bar.update(len(self.pending))
+            self.bar.set_postfix(loss=f"{values[-1]:.3f}")
+        self.pending.clear()
+
+    def scores(self) -> dict[str, float]:
+        """Score every validation split; keyword arguments for an EpochRecord."""
+        part = (self.accelerator.process_index, self.accelerator.num_processes)
+        for name, data in self.eval_sets.items():
+            # Each process scores its share of the batches; the sum has every row once.
+            probs = core.predict(self.model, data, self.collate, self.cfg.eval_batch_size,
+                                 self.precision, part)
+            if self.accelerator.num_processes > 1:
+                probs = self.accelerator.reduce(
+                    torch.from_numpy(probs).to(self.accelerator.device), "sum").cpu().numpy()
+            self.result.final[name] = SplitScores.from_report(report(data.labels, probs))
+        return {name.removeprefix("validation_"): s.accuracy
+                for name, s in self.result.final.items()}
+
+    def elapsed(self) -> float:
+        return self.elapsed_before + time.perf_counter() - self.started
+
+    def resume_from(self, folder: Path) -> None:
+        """Continue from the newest checkpoint in ``folder``, if there is one."""
+        state = load_checkpoint(folder, self.model, self.optimizer, self.scheduler)
+        if state:
+            self.step, self.elapsed_before = state["step"], state["elapsed"]
+            self.result.history, self.result.epochs = state["history"], state["epochs"]
+            self.result.resumed_from_step = self.step
+            if state.get("scaler"):
+                self.scaler.load_state_dict(state["scaler"])
+
+    def checkpoint_due(self) -> bool:
+        if self.writer is None or self.step == self.total_steps:  # the caller saves the end
+            return False
+        if self.step == self.first_checkpoint_step:
+            return True
+        return self.checkpoint_seconds is not None \
+            and time.perf_counter() - self.last_checkpoint >= self.checkpoint_seconds
+
+    def checkpoint(self) -> None:
+        self.flush()
+        self.writer.save(self.model, self.optimizer, self.scheduler,
+                         {"step": self.step, "elapsed": self.elapsed(),
+                          "history": self.result.history, "epochs": self.result.epochs,
+                          "scaler": self.scaler.state_dict()})
+        self.last_checkpoint = time.perf_counter()

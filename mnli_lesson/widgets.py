@@ -14,7 +14,7 @@ import matplotlib.pyplot as plt
 from IPython import get_ipython
 from IPython.display import display
 
-from mnli_lesson.data import LABELS
+from mnli_lesson.core import LABELS
 from mnli_lesson.plots import plot_probabilities
 
 #: Takes (premise, hypothesis) and returns {label: probability} over LABELS.

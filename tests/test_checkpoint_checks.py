@@ -25,7 +25,7 @@ from transformers import (
 
 from mnli_lesson.checkpoints import build_tiny_checkpoint, quiet
 from mnli_lesson.cli import main
-from mnli_lesson.data import LABEL2ID, LABELS
+from mnli_lesson.core import LABEL2ID, LABELS
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import build_model, check_tokenizer_fits
 

@@ -18,16 +18,18 @@ import socket
 import subprocess
 import sys
 import time
+from dataclasses import fields
 from pathlib import Path
 
 import pytest
 import torch
 
-import mnli_lesson.train as train_module
-from mnli_lesson import experiments
+from mnli_lesson import core, experiments
 from mnli_lesson.checkpoints import build_tiny_checkpoint
-from mnli_lesson.cli import main
+from mnli_lesson.cli import _notebook_env, _resolve, build_parser, field_docs, main
+from mnli_lesson.config import LessonConfig, env_overrides, resolve_config
 from mnli_lesson.data import reachable, sample_dir
+from mnli_lesson.errors import LessonError
 
 COMPARISON = "pretrained-vs-scratch"
 SAMPLE_TRAIN_PAIRS = 2004  # the built-in sample's train.csv (the tiny profile uses 216)
@@ -264,10 +266,13 @@ BAD_INPUT = [
                  id="env-epochs-three"),
     pytest.param(_env("MNLI_LESSON_EPOCH", "3"), ["unknown setting MNLI_LESSON_EPOCH"],
                  id="env-typo"),
-    pytest.param(_args("--lr", "abc"), ["invalid float value: 'abc'", "--help"], id="lr-abc"),
-    pytest.param(_args("--train-size", "lots"), ["'lots' is not a whole number or 'all'"],
+    pytest.param(_args("--lr", "abc"), ["argument --lr: 'abc' is not a valid float", "--help"],
+                 id="lr-abc"),
+    pytest.param(_args("--train-size", "lots"), ["'lots' is not a valid int",
+                                                 "use a whole number or 'all'"],
                  id="train-size-words"),
-    pytest.param(_args("--sweep-sizes", "a,b"), ["--sweep-sizes 'a,b'"], id="sweep-sizes-words"),
+    pytest.param(_args("--sweep-sizes", "a,b"), ["argument --sweep-sizes: 'a,b'",
+                                                 "like 250,1000"], id="sweep-sizes-words"),
     pytest.param(_out_is_a_file, ["is a file", "--out"], id="out-is-a-file"),
     # hardware
     pytest.param(_args("--device", "cuda"), ["no GPU", "cpu"], id="cuda-without-gpu",
@@ -308,6 +313,74 @@ def test_unknown_comparison_is_one_line(tmp_path, capsys):
 def test_help_still_works(capsys):
     assert main(["compare", "--help"]) == 0
     assert "--train-size" in capsys.readouterr().out
+
+
+# --------------------------------------------------------------------------- one flag per field
+#: A valid value, other than the tiny profile's, for each text setting.
+TEXT_EXAMPLES = {"profile": "offline", "data": "kaggle", "model": "distilbert-base-uncased",
+                 "precision": "fp32", "device": "cpu", "out_dir": "elsewhere"}
+
+
+def _example(name: str, tiny_value: object) -> tuple[str, object]:
+    """A valid value for field ``name`` that differs from the tiny profile's: as flag text,
+    and as the resolved configuration must then hold it."""
+    if name in TEXT_EXAMPLES:
+        return TEXT_EXAMPLES[name], TEXT_EXAMPLES[name]
+    if isinstance(tiny_value, tuple):
+        value = tuple(n + 1 for n in tiny_value)
+        return ",".join(map(str, value)), value
+    if isinstance(tiny_value, float):
+        return repr(tiny_value / 2), tiny_value / 2
+    if isinstance(tiny_value, int):
+        return str(tiny_value + 1), tiny_value + 1
+    raise AssertionError(f"new field {name!r}: give it an example value in TEXT_EXAMPLES")
+
+
+def _parse(capsys, *argv: str):
+    try:
+        return build_parser().parse_args(argv)
+    except SystemExit:
+        pytest.fail(f"mnli-lesson {' '.join(argv)}: {capsys.readouterr().err}")
+
+
+def test_every_config_field_is_a_flag(tmp_path, monkeypatch, capsys):
+    """Every LessonConfig field has a flag ``--<field-with-dashes>`` on config, compare and
+    lesson, documented by the field's docstring; its value reaches the resolved configuration
+    and, for `lesson`, the notebooks' MNLI_LESSON_<FIELD> variable."""
+    monkeypatch.chdir(tmp_path)  # no folder called like an example --data / --model here
+    tiny = resolve_config("tiny", environ={})
+    docs = field_docs()
+    for f in fields(LessonConfig):
+        flag = "--" + f.name.replace("_", "-")
+        text, expected = _example(f.name, getattr(tiny, f.name))
+        assert docs.get(f.name), f"LessonConfig.{f.name} has no docstring for {flag}'s help"
+        for command in (["config"], ["compare", COMPARISON], ["lesson"]):
+            args = _parse(capsys, *command, "--profile", "tiny", flag, text)
+            cfg = _resolve(args)
+            assert getattr(cfg, f.name) == expected, f"{' '.join(command)} {flag} {text}"
+        env = _notebook_env(args, cfg, tmp_path / "o")  # the `lesson` one
+        if f.name != "out_dir":  # that one is always the checked, absolute output folder
+            assert env_overrides(env)[f.name] == expected, (flag, env)
+    args = _parse(capsys, "lesson", "--profile", "tiny", "--train-size", "all", "--out", "x")
+    assert (_resolve(args).train_size, _resolve(args).out_dir) == (None, "x")
+    assert _notebook_env(args, _resolve(args), tmp_path)["MNLI_LESSON_TRAIN_SIZE"] == "all"
+
+
+@pytest.mark.parametrize(("flag", "text"), [("--epochs", "three"), ("--eval-batch-size", "1.5"),
+                                            ("--warmup-ratio", "a tenth"),
+                                            ("--sweep-min-steps", "many"),
+                                            ("--eval-size", "half"), ("--sweep-sizes", "1,x")])
+def test_a_bad_flag_value_is_the_variables_one_line(flag, text, capsys):
+    """A generated flag refuses what MNLI_LESSON_<FIELD> refuses, for the same reason, in one
+    line that names the flag (not the variable), before anything runs."""
+    name = flag[2:].replace("-", "_")
+    with pytest.raises(LessonError) as refused:
+        env_overrides({f"MNLI_LESSON_{name.upper()}": text})
+    reason = str(refused.value).split("=", 1)[1]  # "'three' is not a valid int"
+    assert main(["config", "--profile", "tiny", flag, text]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"argument {flag}: {reason}" in line and "MNLI_LESSON_" not in line
+    assert "--help" in line
 
 
 # --------------------------------------------------------------------------- output folder
@@ -474,7 +547,7 @@ def run_module(*args: str, env: dict[str, str] | None = None,
 
 
 SUBPROCESS_CASES = [  # argparse, config, and (the slow one: torch is imported) the data
-    pytest.param(_args("--lr", "abc"), ["invalid float value"], id="lr-abc"),
+    pytest.param(_args("--lr", "abc"), ["argument --lr: 'abc' is not a valid float"], id="lr-abc"),
     pytest.param(_args("--epochs", "0"), ["epochs must be a positive number"], id="epochs-0"),
     pytest.param(_corrupt(_set_cell(0, "label", "5")), ["label '5'"], id="csv-label-5"),
 ]
@@ -546,7 +619,8 @@ def test_unreachable_hub_or_kaggle_fails_fast(source, network, hf_offline, empty
 DRIVER = """
 import json, sys, time
 import mnli_lesson.experiments  # heavy imports before the clock starts
-from mnli_lesson.cli import main
+from mnli_lesson.cli import _notebook_env, _resolve, build_parser, field_docs, main
+from mnli_lesson.config import LessonConfig, env_overrides, resolve_config
 for source, extra in (("kaggle", ["--data", "kaggle"]),
                       ("hub", ["--model", "some-org/some-model"])):
     start = time.monotonic()
@@ -672,22 +746,22 @@ def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, 
     monkeypatch.setattr(experiments, "CHECKPOINT_SECONDS", None)
     out, argv = tmp_path / "out", compare_argv(tmp_path / "out", "--epochs", "3", *SMALL)
     current = {"run": None, "steps": 0}
-    real_train, real_autocast = experiments.train, train_module.autocast_for
+    real_train, real_step = experiments.train, core.training_step
 
     def tracking_train(*args, **kwargs):
         current.update(run=kwargs["desc"], steps=0)
         return real_train(*args, **kwargs)
 
-    def interrupting_autocast(*args, **kwargs):  # entered once per training step
+    def interrupting_step(*args, **kwargs):
         if current["run"] == "from scratch":
             current["steps"] += 1
             if current["steps"] == 5:
                 raise KeyboardInterrupt
-        return real_autocast(*args, **kwargs)
+        return real_step(*args, **kwargs)
 
     with monkeypatch.context() as m:
         m.setattr(experiments, "train", tracking_train)
-        m.setattr(train_module, "autocast_for", interrupting_autocast)
+        m.setattr(core, "training_step", interrupting_step)
         assert main(argv) == 130
     assert capsys.readouterr().err.splitlines() == [
         "interrupted: run the same command again to resume"]
@@ -710,15 +784,15 @@ def test_ctrl_c_inside_a_run_resumes_from_its_checkpoint(tmp_path, monkeypatch, 
 def test_ctrl_c_during_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
     """A sweep run scores only at its end, so a stopped one has no scores to plot."""
     calls = {"n": 0}
-    real_autocast = train_module.autocast_for
+    real_step = core.training_step
 
-    def interrupting_autocast(*args, **kwargs):
+    def interrupting_step(*args, **kwargs):
         calls["n"] += 1
         if calls["n"] == 5:
             raise KeyboardInterrupt
-        return real_autocast(*args, **kwargs)
+        return real_step(*args, **kwargs)
 
-    monkeypatch.setattr(train_module, "autocast_for", interrupting_autocast)
+    monkeypatch.setattr(core, "training_step", interrupting_step)
     rc = main(compare_argv(tmp_path, "--sweep-sizes", "36", name="data-efficiency"))
     assert rc == 130
     assert capsys.readouterr().err.splitlines() == [

@@ -15,9 +15,9 @@ import pytest
 
 from mnli_lesson import data as data_module
 from mnli_lesson.cli import main
+from mnli_lesson.core import LABELS
 from mnli_lesson.data import (
     KAGGLE_DATASET,
-    LABELS,
     SPLITS,
     choose_max_length,
     download_kaggle,

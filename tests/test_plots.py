@@ -11,7 +11,7 @@ matplotlib.use("Agg")  # no display in CI; must happen before pyplot is imported
 import matplotlib.pyplot as plt  # noqa: E402
 import pytest  # noqa: E402
 
-from mnli_lesson.data import LABELS  # noqa: E402
+from mnli_lesson.core import LABELS
 from mnli_lesson.plots import (  # noqa: E402
     plot_accuracy,
     plot_confusion_matrix,
@@ -21,8 +21,8 @@ from mnli_lesson.plots import (  # noqa: E402
     plot_loss_curves,
     plot_probabilities,
     save_figure,
-    smooth,
 )
+from mnli_lesson.results import smooth  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

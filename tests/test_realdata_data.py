@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import pytest
 
-from mnli_lesson.data import LABELS, label_counts, load_mnli
+from mnli_lesson.core import LABELS
+from mnli_lesson.data import label_counts, load_mnli
 
 pytestmark = pytest.mark.realdata
 

@@ -15,7 +15,8 @@ from collections import Counter
 import numpy as np
 import pytest
 
-from mnli_lesson.data import LABELS, load_mnli
+from mnli_lesson.core import LABELS
+from mnli_lesson.data import load_mnli
 
 WORD = re.compile(r"[a-z']+")
 

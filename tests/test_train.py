@@ -12,24 +12,18 @@ import torch
 from transformers import get_scheduler
 
 from mnli_lesson.config import resolve_config
-from mnli_lesson.data import load_mnli, stratified_subset
-from mnli_lesson.encoding import (
+from mnli_lesson.core import (
     EncodedPairs,
     encode_pairs,
     forward_inputs,
-    load_tokenizer,
     make_collator,
-)
-from mnli_lesson.errors import LessonError
-from mnli_lesson.models import build_model
-from mnli_lesson.results import Step
-from mnli_lesson.train import (
-    cpu_has_fast_bf16,
     make_optimizer,
-    pick_device,
-    pick_precision,
-    train,
 )
+from mnli_lesson.data import load_mnli, stratified_subset
+from mnli_lesson.errors import LessonError
+from mnli_lesson.models import build_model, load_tokenizer
+from mnli_lesson.results import Step
+from mnli_lesson.train import cpu_has_fast_bf16, pick_device, pick_precision, train
 from mnli_lesson.train_state import CheckpointWriter, load_checkpoint, save_checkpoint
 
 EPOCHS = 2

@@ -10,10 +10,10 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from mnli_lesson import checkpoints, writeups
+from mnli_lesson import checkpoints
 from mnli_lesson.config import resolve_config
-from mnli_lesson.data import LABELS, MnliData
-from mnli_lesson.facts import CheckpointFacts, LabelCheck, ModelFacts, checkpoint_facts
+from mnli_lesson.core import LABELS
+from mnli_lesson.data import MnliData
 from mnli_lesson.results import PartCount
 from mnli_lesson.writeups import (
     LABEL_CHECK_PAIR,
@@ -26,6 +26,14 @@ from mnli_lesson.writeups import (
     q2_answer,
     question_block,
 )
+from mnli_lesson.writeups.facts import (
+    CheckpointFacts,
+    LabelCheck,
+    ModelFacts,
+    checkpoint_facts,
+    source_kind,
+)
+from mnli_lesson.writeups.render import render
 
 KOREAN_SUMMARY = "**한 줄 요약:**"
 
@@ -69,11 +77,16 @@ def cfg_for(**overrides):
 
 
 @pytest.fixture
-def two_data_facts():
-    small = data_facts(toy_data(10, negate=2), np.arange(10, 50), cfg_for(max_length=32))
-    big = data_facts(toy_data(40, negate=0, with_check_pair=True, source="kaggle"),
-                     np.arange(20, 121), cfg_for(max_length=64, train_size=50))
-    return small, big
+def two_datasets() -> tuple[MnliData, MnliData]:
+    return (toy_data(10, negate=2),
+            toy_data(40, negate=0, with_check_pair=True, source="kaggle"))
+
+
+@pytest.fixture
+def two_data_facts(two_datasets):
+    small, big = two_datasets
+    return (data_facts(small, np.arange(10, 50), cfg_for(max_length=32)),
+            data_facts(big, np.arange(20, 121), cfg_for(max_length=64, train_size=50)))
 
 
 def fake_model_facts(layers: int, hidden: int, loss: float, *, model: str = "tiny") -> ModelFacts:
@@ -84,19 +97,18 @@ def fake_model_facts(layers: int, hidden: int, loss: float, *, model: str = "tin
     counts["all"] = PartCount(sum(parts.values()), sum(parts.values()))
     return ModelFacts(
         profile="tiny", checkpoint=model, model=checkpoint_facts(model),
-        model_class="DistilBertForSequenceClassification", model_type="distilbert",
-        n_layers=layers, hidden_size=hidden, n_heads=2, ffn_size=2 * hidden,
-        vocab_size=1500 + layers, max_positions=128, max_length=48 + 8 * layers,
+        model_class="DistilBertForSequenceClassification", n_layers=layers, hidden_size=hidden,
+        n_heads=2, max_length=48 + 8 * layers,
         id2label={str(i): name for i, name in enumerate(LABELS)}, parameters=counts,
         trainable_when_frozen=parts["pre_classifier"] + parts["classifier"],
         tokenizer_keys=("input_ids", "attention_mask"),
         forward_keys=("input_ids", "attention_mask"), single_shape=(1, 11 + layers),
         pair_lengths=(11 + layers, 17, 23, 31 + layers), batch_shape=(4, 31 + layers),
-        padding_zeros=40 + layers, logits_shape=(4, 3), loss=loss, chance_loss=math.log(3))
+        padding_zeros=40 + layers, logits_shape=(4, 3), loss=loss)
 
 
-def evidence(facts) -> str:
-    return label_evidence(facts.negation_share, facts.label_check, facts.source)
+def evidence(data: MnliData) -> str:
+    return label_evidence(negation_shares(data.train), find_label_check_pair(data), data.source)
 
 
 def korean_summary_lines(text: str) -> list[str]:
@@ -120,7 +132,10 @@ def test_data_facts_are_typed_json_ready_and_computed(two_data_facts):
     assert big.max_length.chosen == 120
     assert small.max_length.configured == 32
     assert small.max_length.configured_truncated_share == pytest.approx(17 / 40)
-    assert small.dropped_total == {"empty_pair": 3, "no_gold_label": 5}
+    assert small.max_length.truncated_share == 0 and big.max_length.truncated_share == 0
+    assert small.dropped == {"empty_pair": 3, "no_gold_label": 5}
+    assert (small.lengths.n_pairs, small.lengths.max) == (40, 49)
+    assert small.lengths.mean == pytest.approx(29.5)
     with pytest.raises(AttributeError):
         small.profile = "gpu"  # type: ignore[misc]
 
@@ -149,39 +164,48 @@ def test_q1_names_the_stand_in_and_its_caveat_from_data(two_data_facts, known_ch
     assert "randomly initialised" in q1_answer(small)  # tiny: random, from the setting
     folder = "/models/minilm-copy"
     reference = replace(small, checkpoint=checkpoint_facts("distilbert-base-uncased"))
-    assert "in its place" not in q1_answer(reference)
-    assert "in its place" in q1_answer(replace(small, checkpoint=checkpoint_facts(folder)))
-    assert "It is" not in q1_answer(replace(small, checkpoint=checkpoint_facts(folder)))
+    assert "The tokenizer is" not in q1_answer(reference)
+    stand_in = q1_answer(replace(small, checkpoint=checkpoint_facts(folder)))
+    assert "in place of `distilbert-base-uncased`'s" in stand_in and " is a " not in stand_in
     known_checkpoints[folder] = checkpoints.CheckpointInfo("org/mini", "a model that saw MNLI")
-    text = q1_answer(replace(small, checkpoint=checkpoint_facts(folder)))
-    assert "This run used `org/mini` in its place" in text and "It is a model that saw MNLI." \
-        in " ".join(text.split())
+    text = " ".join(q1_answer(replace(small, checkpoint=checkpoint_facts(folder))).split())
+    assert ("The tokenizer is `org/mini`'s, in place of `distilbert-base-uncased`'s: org/mini is "
+            "a model that saw MNLI.") in text
+
+
+def model_caveats(model: str, data: str, profile: str) -> str:
+    text = render("model_caveats.md.j2", checkpoint=checkpoint_facts(model),
+                  data_kind=source_kind(data), profile=profile)
+    return " ".join(text.split())
 
 
 def test_model_caveats_come_from_checkpoint_info_not_from_the_path(known_checkpoints):
     path = "/shared/models/all-MiniLM-L6-v2"
-    assert writeups.model_caveats(path, "kaggle", "cpu") == ""  # nothing known about it
+    assert model_caveats(path, "kaggle", "cpu") == ""  # nothing known about it
     known_checkpoints[path] = checkpoints.CheckpointInfo(
         "sentence-transformers/all-MiniLM-L6-v2", "a stand-in that saw SNLI and MNLI pairs.")
-    text = " ".join(writeups.model_caveats(path, "/data/mnli-sample", "cpu").split())
-    assert text == ("**About the checkpoint.** `sentence-transformers/all-MiniLM-L6-v2` (model "
-                    f"setting `{path}`) is a stand-in that saw SNLI and MNLI pairs.")
-    tiny = " ".join(writeups.model_caveats("tiny", "sample", "tiny").split())
-    assert tiny.startswith("**Read these numbers as a smoke test.** On the `tiny` profile")
+    assert model_caveats(path, "/data/mnli-sample", "cpu") == (
+        "**About the checkpoint.** `sentence-transformers/all-MiniLM-L6-v2` (model "
+        f"setting `{path}`) is a stand-in that saw SNLI and MNLI pairs.")
+    tiny = model_caveats("tiny", "sample", "tiny")
+    assert tiny.startswith("**A smoke test:** on the `tiny` profile every run starts from random")
+    assert "nothing here is a claim about pre-training" in tiny
     assert "built-in sample" in tiny and "About the checkpoint" not in tiny
 
 
-def test_negation_evidence_names_the_label_with_most_negations(two_data_facts):
-    small, big = two_data_facts
-    assert small.negation_share == {"entailment": 0.0, "neutral": 0.0, "contradiction": 1.0}
-    assert "not 1 as the original notebook claimed" in evidence(small)
+def test_negation_evidence_names_the_label_with_most_negations(two_datasets):
+    small, big = two_datasets
+    assert negation_shares(small.train) == {"entailment": 0.0, "neutral": 0.0,
+                                            "contradiction": 1.0}
+    assert "here 2, not 1 as the original notebook claimed" in evidence(small)
     # Negations on entailment: the statistic proves nothing and the text says so.
-    assert "no evidence" in evidence(big) and "most negations is entailment" in evidence(big)
+    assert "no evidence" in evidence(big) and "most negations are in entailment" in evidence(big)
     assert "not 1 as the original" not in evidence(big)
     assert "Run with the Kaggle data" not in evidence(big)  # it is the Kaggle data
     tie = label_evidence({"entailment": 0.2, "neutral": 0.2, "contradiction": 0.1},
-                         LabelCheck(False), "sample")
+                         LabelCheck(), "sample")
     assert "a tie" in tie and "Run with the Kaggle data" in tie
+    assert "written for this project" in tie
 
 
 def test_negation_shares_matches_whole_words_and_nt():
@@ -191,17 +215,20 @@ def test_negation_shares_matches_whole_words_and_nt():
     assert negation_shares(df[df.label == 2])["entailment"] is None
 
 
-def test_label_check_pair_found_only_when_present(two_data_facts):
-    small, big = two_data_facts
-    assert small.label_check == LabelCheck(False) and small.label_check.status == "absent"
+def test_label_check_pair_found_only_when_present(two_datasets):
+    small, big = two_datasets
+    check = find_label_check_pair(small)
+    assert check == LabelCheck() and check.status == "absent"
     assert "could not be made" in evidence(small)
-    assert big.label_check == LabelCheck(True, "train", 1, "neutral")
-    assert "is labelled 1 in this data" in evidence(big)
+    assert find_label_check_pair(big) == LabelCheck("train", 1)
+    assert find_label_check_pair(big).status == "neutral"
+    assert "is labelled 1 in this data (train), so 1 means neutral" in evidence(big)
     swapped = toy_data(3, negate=2)
     swapped.splits["train"] = pd.concat([frame([(*LABEL_CHECK_PAIR, 2)]), swapped.train])
     check = find_label_check_pair(swapped)
     assert check.label == 2 and check.status == "differs"
-    assert "label order differs" in label_evidence(small.negation_share, check, "sample")
+    assert "labelled 2 (contradiction)" in evidence(swapped)
+    assert "label order differs" in evidence(swapped)
 
 
 def test_q2_numbers_follow_the_facts():
@@ -212,6 +239,7 @@ def test_q2_numbers_follow_the_facts():
         assert QUESTIONS["Q2"][0] not in text  # the notebook's markdown asks it, once
         assert f"{facts.total_params:,}" in text
         assert f"`[4, {facts.batch_shape[1]}]`" in text and "`[4, 3]`" in text
+        assert f"`max_length = {facts.max_length}`" in text
         assert f"{facts.loss:.3f}" in text
         lines = korean_summary_lines(text)
         assert len(lines) == 1 and f"{facts.n_layers}층" in lines[0]
@@ -239,14 +267,16 @@ def test_q2_names_a_stand_in():
     facts = replace(fake_model_facts(2, 64, 1.1),
                     model=CheckpointFacts("/m", "m", "a note", reference=False, random=False))
     text = " ".join(q2_answer(facts).split())
-    assert "This run used `m` in place of `distilbert-base-uncased`" in text
-    assert "It is a note." in text and "randomly initialised" not in text
+    assert "This run used `m` in place of `distilbert-base-uncased`: it is a note." in text
+    assert "randomly initialised" not in text
+    assert "randomly initialised stand-in" in q2_answer(fake_model_facts(2, 64, 1.1))
+    reference = replace(facts, model=checkpoint_facts("distilbert-base-uncased"))
+    assert "This run used" not in q2_answer(reference)
 
 
 def test_model_facts_on_the_tiny_model():
     from mnli_lesson.checkpoints import build_tiny_checkpoint
-    from mnli_lesson.encoding import load_tokenizer
-    from mnli_lesson.models import build_model
+    from mnli_lesson.models import build_model, load_tokenizer
     from mnli_lesson.writeups import EXAMPLE_PAIRS, model_facts
 
     build_tiny_checkpoint()

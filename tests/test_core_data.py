@@ -1,4 +1,4 @@
-"""Tests for mnli_lesson.encoding: pair encoding, truncation, padding, length-grouped batches."""
+"""The lesson core's data side: pair encoding, truncation, padding, length-grouped batches."""
 
 from __future__ import annotations
 
@@ -7,18 +7,19 @@ import re
 import numpy as np
 import pandas as pd
 import pytest
+import torch
 
-from mnli_lesson.data import load_mnli
-from mnli_lesson.encoding import (
+from mnli_lesson.core import (
     EncodedPairs,
     LengthGroupedBatchSampler,
     encode_pairs,
     forward_inputs,
-    load_tokenizer,
     make_collator,
+    padding_efficiency,
     sorted_batches,
 )
-from mnli_lesson.models import build_model
+from mnli_lesson.data import load_mnli
+from mnli_lesson.models import build_model, load_tokenizer
 
 
 @pytest.fixture(scope="module")
@@ -145,15 +146,30 @@ def test_length_grouped_sampler_changes_with_epoch_and_seed(encoded):
 def test_length_grouping_pads_less_than_sequential_batches(encoded):
     sampler = LengthGroupedBatchSampler(encoded.lengths, 16, seed=0)
     sequential = [list(range(i, min(i + 16, len(encoded)))) for i in range(0, len(encoded), 16)]
-    grouped = encoded.padding_efficiency(list(sampler))
-    plain = encoded.padding_efficiency(sequential)
+    grouped = padding_efficiency(encoded.lengths, sampler)
+    plain = padding_efficiency(encoded.lengths, sequential)
     assert grouped > plain + 0.1
     assert grouped <= 1.0
 
 
+def test_our_sampler_pads_as_little_as_transformers_own(encoded):
+    """The measurement behind keeping our sampler (see core.LengthGroupedBatchSampler):
+    transformers' LengthGroupedSampler, cut into batches of the same size, pads no less."""
+    from transformers.trainer_pt_utils import LengthGroupedSampler
+
+    ours = padding_efficiency(encoded.lengths,
+                              LengthGroupedBatchSampler(encoded.lengths, 16, seed=0))
+    order = list(LengthGroupedSampler(16, lengths=encoded.lengths.tolist(),
+                                      generator=torch.Generator().manual_seed(0)))
+    theirs = padding_efficiency(encoded.lengths,
+                                [order[i:i + 16] for i in range(0, len(order), 16)])
+    assert ours > 0.9 and theirs > 0.9
+    assert abs(ours - theirs) < 0.03
+
+
 def test_padding_efficiency_by_hand():
     pairs = EncodedPairs({"input_ids": [[1] * 2, [1] * 4, [1] * 4]}, [0, 1, 2])
-    assert pairs.padding_efficiency([[0, 1], [2]]) == pytest.approx((2 + 4 + 4) / (8 + 4))
+    assert padding_efficiency(pairs.lengths, [[0, 1], [2]]) == pytest.approx((2 + 4 + 4) / (8 + 4))
 
 
 def test_sorted_batches_cover_all_longest_first():

@@ -1,10 +1,5 @@
-"""The facts the write-ups quote, computed from typed inputs; no prose and no verdicts here.
-
-Every function is pure (it reads data, a model or results and changes none of them) and
-returns a frozen dataclass; ``as_dict()`` gives a JSON-ready copy for tables. The published
-figures quoted next to a run's own numbers are kept here as data, in one place. Facts about
-finished runs live in :mod:`mnli_lesson.run_facts` and are re-exported here.
-"""
+"""The facts Q1 and Q2 quote, from the data and the model (pure functions returning frozen
+dataclasses; no prose, no verdicts), and the published figures the answers cite, as data."""
 
 from __future__ import annotations
 
@@ -14,25 +9,11 @@ from typing import TYPE_CHECKING
 import numpy as np
 import pandas as pd
 
-from mnli_lesson.data import COLUMNS, LABELS, choose_max_length, label_counts, length_summary
-from mnli_lesson.errors import LessonError
-from mnli_lesson.run_facts import (
-    LOSS_SMOOTHING,
-    AccuracyFacts,
-    Crossover,
-    Facts,
-    LossFacts,
-    PairFacts,
-    RecipeFacts,
-    SweepFacts,
-    accuracy_facts,
-    loss_crossover,
-    loss_facts,
-    pair_facts,
-    recipe_facts,
-    sweep_facts,
-)
-from mnli_lesson.wording import CHANCE_LOSS, CHANCE_MARGIN, is_smoke_test
+from mnli_lesson import checkpoints
+from mnli_lesson.core import LABELS
+from mnli_lesson.data import choose_max_length
+from mnli_lesson.writeups.run_facts import Facts
+from mnli_lesson.writeups.wording import is_smoke_test
 
 if TYPE_CHECKING:
     from mnli_lesson.config import LessonConfig
@@ -56,32 +37,16 @@ QUESTIONS: dict[str, tuple[str, str]] = {
 #: The lesson's own checkpoint; any other is a stand-in the answers name.
 REFERENCE_MODEL = "distilbert-base-uncased"
 #: Published sizes of MultiNLI (Williams et al., 2018).
-MNLI_PUBLISHED_SIZES: dict[str, int] = {
-    "train": 392_702, "validation_matched": 9_815, "validation_mismatched": 9_832,
-}
+MNLI_PUBLISHED_SIZES = {"train": 392_702, "validation_matched": 9_815,
+                        "validation_mismatched": 9_832}
 FULL_TRAIN_PAIRS = MNLI_PUBLISHED_SIZES["train"]
-#: DistilBERT against BERT-base (Sanh et al., 2019): share of parameters saved, share of
-#: inference time saved, share of BERT's GLUE score kept.
-DISTILBERT_PUBLISHED: dict[str, float] = {"smaller": 0.40, "faster": 0.60, "glue_kept": 0.97}
-#: MultiNLI's genres: training and validation_matched share the first five; mismatched the rest.
-MATCHED_GENRES = ("fiction", "government reports", "Slate magazine", "telephone speech",
-                  "travel guides")
-MISMATCHED_GENRES = ("the 9/11 Commission report", "face-to-face speech", "letters",
-                     "Oxford University Press non-fiction", "Verbatim magazine")
-#: Published MNLI accuracies (%) and where they come from.
-PUBLISHED: dict[str, tuple[float, str]] = {
-    "distilbert_matched_dev": (82.2, "Sanh et al., 2019"),
-    "bert_base_matched_test": (84.6, "Devlin et al., 2019"),
-    "bert_base_mismatched_test": (83.4, "Devlin et al., 2019"),
-    "transformer_no_pretraining": (75.7, "Radford et al., 2018, Table 5"),
-}
-#: What pre-training was worth with all of MNLI, in points (different architectures: roughly).
-PUBLISHED_GAP = round(PUBLISHED["distilbert_matched_dev"][0]
-                      - PUBLISHED["transformer_no_pretraining"][0], 1)
+#: MNLI-matched accuracy (%) with all the training data, pre-trained or not, and sources.
+PUBLISHED = {"pretrained": (82.2, "DistilBERT, Sanh et al., 2019"),
+             "scratch": (75.7, "a Transformer, Radford et al., 2018, Table 5")}
+PUBLISHED_GAP = round(PUBLISHED["pretrained"][0] - PUBLISHED["scratch"][0], 1)
 #: Negation cues in a hypothesis (Gururangan et al., 2018): whole words, plus the "n't" ending.
-NEGATION_PATTERN = (
-    r"\b(?:no|not|never|nobody|nothing|none|nowhere|neither|nor|cannot)\b|n['\u2019]t\b"
-)
+NEGATION_PATTERN = (r"\b(?:no|not|never|nobody|nothing|none|nowhere|neither|nor|cannot)\b"
+                    r"|n['\u2019]t\b")
 #: The first training pair of the Kaggle export: labelled 1 there, and neutral by its meaning.
 LABEL_CHECK_PAIR = (
     "Conceptually cream skimming has two basic dimensions - product and geography.",
@@ -99,37 +64,26 @@ EXAMPLE_PAIRS: tuple[tuple[str, str, int], ...] = (
      "The lower bridge was closed because of flooding.", 0),
 )
 
-# --------------------------------------------------------------------------- data (Q1)
-
 
 @dataclass(frozen=True)
 class CheckpointFacts(Facts):
-    """Which checkpoint a setting names, and what a reader must know about it."""
+    """Which checkpoint a setting names and what a reader must know about it: ``reference``,
+    it is the lesson's own; ``random``, the tiny stand-in (every comparison a smoke test)."""
 
     setting: str
     name: str
     caveat: str | None
     reference: bool
-    """It is ``distilbert-base-uncased``, the lesson's own choice."""
     random: bool
-    """It is the tiny random stand-in: every comparison on it is a smoke test."""
 
 
 def checkpoint_facts(model: str) -> CheckpointFacts:
     """Name and caveat from ``checkpoints.checkpoint_info`` (data, not guessed from a path)."""
-    from mnli_lesson import checkpoints
-
-    lookup = getattr(checkpoints, "checkpoint_info", None)  # absent in older versions
-    info = None
-    if lookup is not None:
-        try:
-            info = lookup(model)
-        except (LessonError, OSError):
-            info = None
-    name = getattr(info, "name", None) or str(model).rstrip("/").rsplit("/", 1)[-1]
-    return CheckpointFacts(setting=str(model), name=str(name),
-                           caveat=getattr(info, "caveat", None) or None,
-                           reference=str(model) == REFERENCE_MODEL, random=is_smoke_test(model))
+    info = checkpoints.checkpoint_info(model)
+    return CheckpointFacts(
+        setting=str(model), name=info.name if info else str(model).rstrip("/").split("/")[-1],
+        caveat=info.caveat if info else None, reference=str(model) == REFERENCE_MODEL,
+        random=is_smoke_test(model))
 
 
 def source_kind(source: str) -> str:
@@ -141,10 +95,6 @@ def source_kind(source: str) -> str:
 class LengthStats(Facts):
     n_pairs: int
     mean: float
-    median: float
-    p90: float
-    p95: float
-    p99: float
     max: int
 
 
@@ -162,19 +112,17 @@ class MaxLengthChoice(Facts):
 
 @dataclass(frozen=True)
 class LabelCheck(Facts):
-    """Where the cream-skimming pair is in the data, and its label."""
+    """Where the cream-skimming pair is in the data (None: absent), and its label."""
 
-    found: bool
     split: str | None = None
     label: int | None = None
-    label_name: str | None = None
 
     @property
     def status(self) -> str:
-        """``absent``, ``neutral`` (the label order is the expected one) or ``differs``."""
-        if not self.found:
+        """``absent``, ``neutral`` (the expected label order) or ``differs``."""
+        if self.label is None:
             return "absent"
-        return "neutral" if self.label_name == "neutral" else "differs"
+        return "neutral" if LABELS[self.label] == "neutral" else "differs"
 
 
 @dataclass(frozen=True)
@@ -184,27 +132,13 @@ class DataFacts(Facts):
     profile: str
     source: str
     source_kind: str
-    tokenizer: str
     checkpoint: CheckpointFacts
     sizes: dict[str, int]
     used: dict[str, int]
-    label_counts: dict[str, dict[str, int]]
-    dropped: dict[str, dict[str, int]]
-    genres: dict[str, dict[str, int]] | None
+    dropped: dict[str, int]
+    """Pairs cleaning dropped, over all splits, by reason (``empty_pair``, ``no_gold_label``)."""
     lengths: LengthStats
     max_length: MaxLengthChoice
-    negation_share: dict[str, float | None]
-    label_check: LabelCheck
-
-    @property
-    def dropped_total(self) -> dict[str, int]:
-        return {reason: sum(d.get(reason, 0) for d in self.dropped.values())
-                for reason in ("empty_pair", "no_gold_label")}
-
-    @property
-    def train_shares(self) -> dict[str, float]:
-        total = sum(self.label_counts["train"].values()) or 1
-        return {name: n / total for name, n in self.label_counts["train"].items()}
 
     @property
     def uses_all_train(self) -> bool:
@@ -220,7 +154,7 @@ def negation_shares(df: pd.DataFrame) -> dict[str, float | None]:
 
 
 def find_label_check_pair(data: MnliData) -> LabelCheck:
-    """Where the "cream skimming" pair is in ``data`` and its label (``found`` False if not)."""
+    """Where the "cream skimming" pair is in ``data``, and its label."""
 
     def norm(text: object) -> str:
         return " ".join(str(text).lower().split())
@@ -230,60 +164,47 @@ def find_label_check_pair(data: MnliData) -> LabelCheck:
         candidates = df[df["hypothesis"].astype(str).str.contains("cream skimming", case=False)]
         for _, row in candidates.iterrows():
             if norm(row["hypothesis"]) == hypothesis and norm(row["premise"]) == premise:
-                label = int(row["label"])
-                return LabelCheck(True, split, label, LABELS[label])
-    return LabelCheck(False)
+                return LabelCheck(split, int(row["label"]))
+    return LabelCheck()
 
 
 def data_facts(data: MnliData, lengths: np.ndarray, cfg: LessonConfig, *,
                percentile: float = 99.0, multiple: int = 8) -> DataFacts:
+    """Facts about ``data`` and the training pairs' token ``lengths`` under ``cfg``."""
     lengths = np.asarray(lengths)
     chosen, share = choose_max_length(lengths, percentile, multiple)
     sizes = data.sizes()
-    used = {"train": sizes["train"] if cfg.train_size is None
-            else min(cfg.train_size, sizes["train"])}
-    for split in ("validation_matched", "validation_mismatched"):
-        used[split] = sizes[split] if cfg.eval_size is None else min(cfg.eval_size, sizes[split])
-    genres = None
-    if all("genre" in df.columns for df in data.splits.values()):
-        genres = {s: {str(g): int(n) for g, n in df["genre"].value_counts().items()}
-                  for s, df in data.splits.items()}
+    limits = {"train": cfg.train_size, "validation_matched": cfg.eval_size,
+              "validation_mismatched": cfg.eval_size}
+    used = {s: sizes[s] if n is None else min(n, sizes[s]) for s, n in limits.items()}
     return DataFacts(
         profile=cfg.profile, source=str(data.source), source_kind=source_kind(str(data.source)),
-        tokenizer=str(cfg.model), checkpoint=checkpoint_facts(cfg.model), sizes=sizes,
-        used=used, label_counts={s: label_counts(df) for s, df in data.splits.items()},
-        dropped={s: dict(d) for s, d in data.dropped.items()}, genres=genres,
-        lengths=LengthStats(n_pairs=int(lengths.size), **length_summary(lengths)),
+        checkpoint=checkpoint_facts(cfg.model), sizes=sizes, used=used,
+        dropped={why: sum(d.get(why, 0) for d in data.dropped.values())
+                 for why in ("empty_pair", "no_gold_label")},
+        lengths=LengthStats(int(lengths.size), float(lengths.mean()), int(lengths.max())),
         max_length=MaxLengthChoice(
             chosen=chosen, percentile=float(percentile), multiple=multiple,
             truncated_share=share, configured=cfg.max_length,
-            configured_truncated_share=float((lengths > cfg.max_length).mean())),
-        negation_share=negation_shares(data.train), label_check=find_label_check_pair(data))
-
-
-# --------------------------------------------------------------------------- model (Q2)
+            configured_truncated_share=float((lengths > cfg.max_length).mean())))
 
 
 @dataclass(frozen=True)
 class ModelFacts(Facts):
-    """A model's shape and parameters, and one forward pass over a few pairs."""
+    """A model's shape and parameters (``trainable_when_frozen``: those outside
+    ``model.base_model``), and one forward pass over a few pairs."""
 
     profile: str
     checkpoint: str
     model: CheckpointFacts
     model_class: str
-    model_type: str
     n_layers: int
     hidden_size: int
     n_heads: int
-    ffn_size: int
-    vocab_size: int
-    max_positions: int
     max_length: int
     id2label: dict[str, str]
     parameters: dict[str, PartCount]
     trainable_when_frozen: int
-    """Parameters outside ``model.base_model``: what trains when the encoder is frozen."""
     tokenizer_keys: tuple[str, ...]
     forward_keys: tuple[str, ...]
     single_shape: tuple[int, ...]
@@ -292,7 +213,6 @@ class ModelFacts(Facts):
     padding_zeros: int
     logits_shape: tuple[int, ...]
     loss: float
-    chance_loss: float
 
     @property
     def total_params(self) -> int:
@@ -316,14 +236,15 @@ def model_facts(model, tokenizer, cfg: LessonConfig, pairs: pd.DataFrame | None 
                 ) -> ModelFacts:
     """Facts about ``model``: its configuration, parameters, and one forward pass (in eval
     mode, restored after) over ``pairs`` (premise, hypothesis, label; default
-    ``EXAMPLE_PAIRS``)."""
+    ``EXAMPLE_PAIRS``), encoded and counted by the core's and ``models``' own functions."""
     import torch
 
-    from mnli_lesson.encoding import forward_inputs, make_collator
+    from mnli_lesson.core import forward_inputs, make_collator
     from mnli_lesson.models import parameter_counts
     from mnli_lesson.results import PartCount
 
-    frame = pd.DataFrame(EXAMPLE_PAIRS, columns=list(COLUMNS)) if pairs is None else pairs
+    frame = (pd.DataFrame(EXAMPLE_PAIRS, columns=["premise", "hypothesis", "label"])
+             if pairs is None else pairs)
     config = model.config
     accepted = forward_inputs(model)
     features = [dict(tokenizer(p, h, truncation=True, max_length=cfg.max_length))
@@ -346,12 +267,8 @@ def model_facts(model, tokenizer, cfg: LessonConfig, pairs: pd.DataFrame | None 
                   if not n.startswith(prefix + "."))
     return ModelFacts(
         profile=cfg.profile, checkpoint=str(cfg.model), model=checkpoint_facts(cfg.model),
-        model_class=type(model).__name__, model_type=str(config.model_type),
-        n_layers=int(config.num_hidden_layers), hidden_size=int(config.hidden_size),
-        n_heads=int(config.num_attention_heads),
-        ffn_size=int(getattr(config, "intermediate_size", None)
-                     or getattr(config, "hidden_dim", 0)),
-        vocab_size=int(config.vocab_size), max_positions=int(config.max_position_embeddings),
+        model_class=type(model).__name__, n_layers=int(config.num_hidden_layers),
+        hidden_size=int(config.hidden_size), n_heads=int(config.num_attention_heads),
         max_length=int(cfg.max_length),
         id2label={str(k): str(v) for k, v in config.id2label.items()},
         parameters={k: PartCount(**v) for k, v in parameter_counts(model).items()},
@@ -360,16 +277,4 @@ def model_facts(model, tokenizer, cfg: LessonConfig, pairs: pd.DataFrame | None 
         pair_lengths=tuple(len(f["input_ids"]) for f in features),
         batch_shape=tuple(batch["input_ids"].shape),
         padding_zeros=int((batch["attention_mask"] == 0).sum()),
-        logits_shape=tuple(out.logits.shape), loss=float(out.loss), chance_loss=CHANCE_LOSS)
-
-
-__all__ = [
-    "CHANCE_MARGIN", "DISTILBERT_PUBLISHED", "EXAMPLE_PAIRS", "FULL_TRAIN_PAIRS",
-    "LABEL_CHECK_PAIR", "LOSS_SMOOTHING", "MATCHED_GENRES", "MISMATCHED_GENRES",
-    "MNLI_PUBLISHED_SIZES", "NEGATION_PATTERN", "PUBLISHED", "PUBLISHED_GAP", "QUESTIONS",
-    "REFERENCE_MODEL", "AccuracyFacts", "CheckpointFacts", "Crossover", "DataFacts", "Facts",
-    "LabelCheck", "LengthStats", "LossFacts", "MaxLengthChoice", "ModelFacts", "PairFacts",
-    "RecipeFacts", "SweepFacts", "accuracy_facts", "checkpoint_facts", "data_facts",
-    "find_label_check_pair", "loss_crossover", "loss_facts", "model_facts", "negation_shares",
-    "pair_facts", "recipe_facts", "source_kind", "sweep_facts",
-]
+        logits_shape=tuple(out.logits.shape), loss=float(out.loss))
