@@ -28,8 +28,8 @@ from pathlib import Path
 from mnli_lesson.config import (
     ENV_PREFIX,
     LessonConfig,
-    _field_types,
-    _parse_value,
+    field_types,
+    parse_value,
     resolve_config,
 )
 from mnli_lesson.errors import LessonError
@@ -102,11 +102,11 @@ def _kind_of(kind: object) -> str | None:
 
 def _flag_type(name: str, kind: object) -> Callable[[str], object]:
     """The flag's text to the field's value through the very parser MNLI_LESSON_<FIELD> goes
-    through (config._parse_value), so both accept the same spellings and refuse the same ones
+    through (config.parse_value), so both accept the same spellings and refuse the same ones
     with the same reason; argparse then prints it as one line naming the flag."""
     def parse(text: str) -> object:
         try:
-            value = _parse_value(name, text, kind)
+            value = parse_value(name, text, kind)
         except LessonError as err:  # "MNLI_LESSON_X='a' is not ...": here the flag says which
             reason = str(err).removeprefix(f"{ENV_PREFIX}{name.upper()}=")
             spelling = _SPELLING.get(_kind_of(kind) or "")
@@ -130,7 +130,7 @@ def _config_args(parser: argparse.ArgumentParser) -> None:
         "lesson settings", "One flag per LessonConfig field. Unset ones come from "
         "MNLI_LESSON_<FIELD>, then from --profile (default: auto); `mnli-lesson config` "
         "prints the result.")
-    docs, kinds = field_docs(), _field_types()
+    docs, kinds = field_docs(), field_types()
     for f in fields(LessonConfig):
         if f.name in NOT_FLAGS:
             continue

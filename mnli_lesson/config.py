@@ -153,12 +153,12 @@ def profile_defaults(profile: str) -> dict[str, object]:
     return {"profile": profile, **_PROFILE_DEFAULTS[profile]}
 
 
-def _field_types() -> dict[str, object]:
+def field_types() -> dict[str, object]:
     hints = typing.get_type_hints(LessonConfig)
     return {f.name: hints[f.name] for f in fields(LessonConfig)}
 
 
-def _parse_value(name: str, text: str, kind: object) -> object:
+def parse_value(name: str, text: str, kind: object) -> object:
     """Turn an environment string into the field's type, with a one-line error if it can't."""
     text = text.strip()
     args = typing.get_args(kind)
@@ -183,12 +183,12 @@ def _parse_value(name: str, text: str, kind: object) -> object:
 def env_overrides(environ: typing.Mapping[str, str] | None = None) -> dict[str, object]:
     """Field values set through ``MNLI_LESSON_<FIELD>`` variables."""
     environ = os.environ if environ is None else environ
-    kinds = _field_types()
+    kinds = field_types()
     out: dict[str, object] = {}
     for name, kind in kinds.items():
         key = ENV_PREFIX + name.upper()
         if key in environ:
-            out[name] = _parse_value(name, environ[key], kind)
+            out[name] = parse_value(name, environ[key], kind)
     known = {ENV_PREFIX + n.upper() for n in kinds} | NOT_SETTINGS
     unknown = sorted(k for k in environ if k.startswith(ENV_PREFIX) and k not in known)
     if unknown:

@@ -15,6 +15,8 @@ import tempfile
 from collections.abc import Callable, Iterator
 from pathlib import Path
 
+from filelock import FileLock, Timeout
+
 from mnli_lesson.errors import LessonError
 
 
@@ -134,24 +136,21 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
 @contextlib.contextmanager
 def exclusive(lock: str | os.PathLike, what: str) -> Iterator[None]:
     """Hold an exclusive lock on ``lock`` (a file) while ``what`` is done, or refuse in one
-    line when another process holds it. The operating system releases the lock when its
-    process ends, even by SIGKILL, so a crash never leaves a run locked."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no advisory locks; a second writer is not detected there
-        yield
-        return
+    line when another process holds it. ``filelock`` locks through the operating system
+    (``flock`` on POSIX, ``msvcrt`` on Windows), which releases the lock when its process ends,
+    even by SIGKILL, so a crash never leaves a run locked."""
     lock = Path(lock)
     lock.parent.mkdir(parents=True, exist_ok=True)
-    with open(lock, "a+") as handle:
-        try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            raise LessonError(f"another process is already {what} in {lock.parent}: wait for "
-                              "it to finish (then run again to reuse its result), or choose "
-                              "another --out") from None
-        try:
-            yield
-        finally:
-            lock.unlink(missing_ok=True)
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    held = FileLock(lock, timeout=0)
+    try:
+        held.acquire()
+    except Timeout:
+        raise LessonError(f"another process is already {what} in {lock.parent}: wait for "
+                          "it to finish (then run again to reuse its result), or choose "
+                          "another --out") from None
+    try:
+        yield
+    finally:
+        with contextlib.suppress(OSError):  # Windows cannot remove a file still open
+            lock.unlink()
+        held.release()
