@@ -18,6 +18,7 @@ from mnli_lesson.core import (
     make_optimizer,
     make_scheduler,
     predict,
+    set_epoch,
     training_step,
 )
 from mnli_lesson.models import build_model
@@ -185,7 +186,7 @@ class Engine(Variant):
         self.scaler = torch.amp.GradScaler(engine_device.type,
                                            enabled=self.precision == "fp16")
         loader = make_loader(self.train_set, tokenizer, cfg, engine_device)
-        self.sampler, self.collate = loader.batch_sampler, loader.collate_fn
+        self.collate = loader.collate_fn
         optimizer = make_optimizer(self.model, cfg.lr, cfg.weight_decay)
         scheduler = make_scheduler(optimizer, len(loader) * cfg.epochs, cfg.warmup_ratio)
         with self.active():
@@ -197,9 +198,7 @@ class Engine(Variant):
         self.losses: list[float] = []
 
     def _epoch(self, epoch: int) -> Iterator[dict]:
-        # As core.train: the seeded order of each epoch, set on the loader and its sampler.
-        self.loader.set_epoch(epoch)
-        self.sampler.set_epoch(epoch)
+        set_epoch(self.loader, epoch)  # the seeded order of each epoch, as core.train sets it
         return iter(self.loader)
 
     def train_steps(self, steps: int) -> None:

@@ -16,7 +16,7 @@ import numpy as np
 import pandas as pd
 
 # Re-exported (``X as X``): the label vocabulary and CSV format are imported from here.
-from mnli_lesson.core import LABELS, NO_GOLD_LABEL
+from mnli_lesson.core import LABELS, clean_pairs
 from mnli_lesson.csv_files import file_denied, read_checked
 from mnli_lesson.errors import LessonError
 
@@ -217,13 +217,12 @@ def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
 
 
 def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:
-    """Drop pairs with an empty side and pairs without a gold label; count both."""
-    premise = df["premise"].astype(str).str.strip()
-    hypothesis = df["hypothesis"].astype(str).str.strip()
-    empty = (premise == "") | (hypothesis == "")
-    no_gold = (df["label"] == NO_GOLD_LABEL) & ~empty
-    kept = df[~empty & ~no_gold].reset_index(drop=True)
-    return kept, {"empty_pair": int(empty.sum()), "no_gold_label": int(no_gold.sum())}
+    """``core.clean_pairs``, counting what it drops: pairs with an empty side, and pairs
+    without a gold label among the others."""
+    kept = clean_pairs(df)
+    empty = int(((df["premise"].astype(str).str.strip() == "")
+                 | (df["hypothesis"].astype(str).str.strip() == "")).sum())
+    return kept, {"empty_pair": empty, "no_gold_label": len(df) - len(kept) - empty}
 
 
 def load_mnli(source: str | os.PathLike = "sample") -> MnliData:

@@ -169,18 +169,17 @@ def train(
     scheduler = make_scheduler(optimizer, len(loader) * epochs, cfg.warmup_ratio)
     collate = loader.collate_fn
     model, optimizer, loader, scheduler = accelerator.prepare(model, optimizer, loader, scheduler)
-    run = _Run(accelerator, accelerator.unwrap_model(model), optimizer, scheduler, scaler,
-               eval_sets, collate, cfg, precision, len(loader), epochs)
     folder = Path(checkpoint_dir) if checkpoint_dir else None
+    run = _Run(accelerator, accelerator.unwrap_model(model), optimizer, scheduler, scaler,
+               eval_sets, collate, cfg, precision, len(loader), epochs, folder=folder,
+               checkpoint_seconds=checkpoint_seconds,
+               first_checkpoint_step=first_checkpoint_step,
+               evaluate_each_epoch=evaluate_each_epoch)
     if folder is not None:
         run.resume_from(folder)
     if evaluate_before and run.step == 0 and eval_sets:
         run.result.epochs.append(EpochRecord(epoch=0, **run.scores()))
-    if folder is not None and accelerator.is_main_process:
-        run.writer = CheckpointWriter(folder)
-    run.checkpoint_seconds, run.first_checkpoint_step = checkpoint_seconds, first_checkpoint_step
-    run.evaluate_each_epoch = evaluate_each_epoch
-    run.started = time.perf_counter()
+    run.start_clock()  # scoring before training is not training time
     # A model this small spends more time synchronising threads than computing; one thread
     # is faster, and much faster when other work shares the cores.
     threads = torch.get_num_threads()
@@ -216,22 +215,29 @@ class _Run(core.Callback):
     """What the engine keeps beside the loop: records, scores, timing and checkpoints."""
 
     def __init__(self, accelerator, model, optimizer, scheduler, scaler, eval_sets, collate,
-                 cfg: LessonConfig, precision: str, steps_per_epoch: int, epochs: int):
+                 cfg: LessonConfig, precision: str, steps_per_epoch: int, epochs: int, *,
+                 folder: Path | None, checkpoint_seconds: float | None,
+                 first_checkpoint_step: int, evaluate_each_epoch: bool):
         self.accelerator, self.model, self.optimizer = accelerator, model, optimizer
-        self.scheduler, self.scaler, self.eval_sets, self.collate = scheduler, scaler, \
-            eval_sets, collate
+        self.scheduler, self.scaler = scheduler, scaler
+        self.eval_sets, self.collate = eval_sets, collate
         self.cfg, self.precision = cfg, precision
         self.steps_per_epoch, self.total_steps = steps_per_epoch, steps_per_epoch * epochs
+        self.checkpoint_seconds = checkpoint_seconds
+        self.first_checkpoint_step = first_checkpoint_step
+        self.evaluate_each_epoch = evaluate_each_epoch
+        # Under a launcher only the main process writes checkpoints.
+        self.writer = CheckpointWriter(folder) \
+            if folder is not None and accelerator.is_main_process else None
         self.result = TrainResult(precision=precision, device=str(accelerator.device))
-        self.step, self.elapsed_before, self.started = 0, 0.0, time.perf_counter()
+        self.step, self.elapsed_before = 0, 0.0
         self.pending: list = []  # (step, loss, lr) not yet read from the device
-        self.writer: CheckpointWriter | None = None
-        self.checkpoint_seconds: float | None = None
-        self.first_checkpoint_step = 0
-        self.evaluate_each_epoch = True
-        self.last_checkpoint = time.perf_counter()
-        self.epoch_started = time.perf_counter()
         self.bar = None
+        self.start_clock()
+
+    def start_clock(self) -> None:
+        """Training time, and the time since the last checkpoint, count from now."""
+        self.started = self.last_checkpoint = self.epoch_started = time.perf_counter()
 
     # -- the loop's callbacks
 
