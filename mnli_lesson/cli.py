@@ -18,6 +18,7 @@ import argparse
 import ast
 import functools
 import inspect
+import math
 import os
 import sys
 import typing
@@ -34,7 +35,7 @@ from mnli_lesson.config import (
 )
 from mnli_lesson.errors import LessonError
 
-NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "data-efficiency")
+NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "scratch-learning-rate", "data-efficiency")
 NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
 
 
@@ -205,8 +206,8 @@ def write_figures(comparison, folder: Path) -> list[Path]:
         paths.append(plots.save_figure(ax.figure, folder / "data_efficiency.png"))
         plt.close(ax.figure)
         return paths
-    ax = plots.plot_loss_curves(comparison.histories())
-    ax.set_title(f"Training loss per step ({comparison.profile} profile)")
+    ax = plots.plot_loss_curves(comparison.histories(), validation=comparison.validation())
+    ax.set_title(f"Training and validation loss ({comparison.profile} profile)")
     paths.append(plots.save_figure(ax.figure, folder / "loss_curves.png"))
     ax2 = plots.plot_accuracy(comparison.epoch_records())
     paths.append(plots.save_figure(ax2.figure, folder / "accuracy.png"))
@@ -327,6 +328,21 @@ def cmd_grade(args: argparse.Namespace) -> int:
     return 0
 
 
+def _in_range(kind: type, low: float, high: float):
+    """An argparse type: a finite number of ``kind`` in [low, high], or a one-line error."""
+    def parse(text: str):
+        try:
+            value = kind(text)
+        except ValueError:
+            value = None
+        if value is None or not math.isfinite(value) or not low <= value <= high:
+            raise argparse.ArgumentTypeError(
+                f"{text!r} is not a {kind.__name__} from {low:g} to {high:g}")
+        return value
+    parse.__name__ = kind.__name__
+    return parse
+
+
 def _register_classroom(subparsers) -> None:
     """``assignment`` and ``grade``: classroom mode (mnli_lesson.classroom, grading)."""
     p = subparsers.add_parser("assignment", help="write solution and student notebooks")
@@ -337,8 +353,10 @@ def _register_classroom(subparsers) -> None:
     p.add_argument("submissions", help="folder of <student>/NN_*.ipynb or <student>__NN_*.ipynb")
     p.add_argument("--out", required=True, help="CSV file to write, e.g. grades.csv")
     p.add_argument("--profile", default="tiny", help="lesson profile to run (default: tiny)")
-    p.add_argument("--timeout", type=float, default=600, help="seconds per notebook")
-    p.add_argument("--jobs", type=int, default=1, help="notebooks run at once (default: 1)")
+    p.add_argument("--timeout", type=_in_range(float, 1, 86_400), default=600,
+                   help="seconds per notebook (1 to 86,400)")
+    p.add_argument("--jobs", type=_in_range(int, 1, 64), default=1,
+                   help="notebooks run at once (default: 1)")
     p.add_argument("--release", help="the handed-out student folder: restores check cells")
     p.add_argument("--executed", help="folder to keep each executed notebook in")
     p.set_defaults(func=cmd_grade)

@@ -49,9 +49,11 @@ KNOWN_CHECKPOINTS: dict[str, CheckpointInfo] = {
         caveat=(
             "a sentence-embedding fine-tune of MiniLM-L6-H384 that saw SNLI and MNLI pairs "
             "during its training (contrastively, without NLI labels as classes), so its head "
-            "start over a random copy is larger than plain pre-training would give; it stands "
-            "in for distilbert-base-uncased where the Hub cannot be reached, and its WordPiece "
-            "vocabulary is distilbert-base-uncased's"
+            "start over a random copy is larger than plain pre-training would give; and it was "
+            "trained to be read by mean pooling, so the [CLS] vector a classification head "
+            "reads was never trained to summarise the pair, which handicaps a frozen encoder "
+            "most; it stands in for distilbert-base-uncased where the Hub cannot be reached, "
+            "and its WordPiece vocabulary is distilbert-base-uncased's"
         ),
     ),
 }

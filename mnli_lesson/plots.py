@@ -67,9 +67,12 @@ def plot_loss_curves(
     show_raw: bool = True,
     chance_loss: bool = True,
     x: str = "step",
+    validation: Mapping[str, Sequence[object]] | None = None,
     ax: Axes | None = None,
 ) -> Axes:
-    """Training loss per run: raw values thin and translucent, the smoothed curve thick."""
+    """Training loss per run: raw values thin and translucent, the smoothed curve thick;
+    with ``validation`` (run label -> ``results.ValidationPoint`` list), each run's
+    validation loss as dashed lines with markers, in the run's colour."""
     if x not in ("step", "epoch"):
         raise ValueError(f'x must be "step" or "epoch", got {x!r}')
     ax = _new_axes(ax)
@@ -83,7 +86,12 @@ def plot_loss_curves(
         marker = "o" if len(points) == 1 else None
         if show_raw:
             ax.plot(xs, losses, color=colour, linewidth=0.8, alpha=0.3, marker=marker)
-        ax.plot(xs, smooth(losses, alpha), color=colour, linewidth=2, marker=marker, label=name)
+        checked = [(_get(v, x), _get(v, "loss")) for v in (validation or {}).get(name, ())]
+        ax.plot(xs, smooth(losses, alpha), color=colour, linewidth=2, marker=marker,
+                label=f"{name} (training)" if checked else name)
+        if checked:
+            ax.plot(*zip(*checked, strict=True), color=colour, linestyle="--", marker="o",
+                    markersize=4, label=f"{name} (validation)")
     if chance_loss:
         ax.axhline(
             CHANCE_LOSS,
@@ -93,7 +101,8 @@ def plot_loss_curves(
             label=f"uniform guess (ln 3 ≈ {CHANCE_LOSS:.2f})",
         )
     ax.set_xlabel("optimiser step" if x == "step" else "epoch")
-    ax.set_ylabel("training loss (cross-entropy)")
+    any_checked = any((validation or {}).get(name) for name in runs)
+    ax.set_ylabel("loss (cross-entropy)" if any_checked else "training loss (cross-entropy)")
     ax.legend()
     return ax
 

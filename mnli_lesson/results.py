@@ -19,7 +19,9 @@ from typing import Any, Literal
 from mnli_lesson.errors import LessonError
 from mnli_lesson.store import read_json, write_json
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
+#: Versions this one reads: 2 lacks validation loss (read as "not recorded").
+READABLE_VERSIONS = (2, 3)
 SPLITS = ("validation_matched", "validation_mismatched")
 Split = Literal["matched", "mismatched", "validation_matched", "validation_mismatched"]
 
@@ -62,13 +64,27 @@ def smooth(values: Sequence[float], alpha: float = 0.9) -> list[float]:
 
 @dataclass(frozen=True)
 class EpochRecord:
-    """One epoch (epoch 0 = before training): mean training loss, time, accuracies."""
+    """One epoch (epoch 0 = before training): mean training loss, time, and on each validation
+    split accuracy and loss (the mean cross-entropy of the gold label, as training loss is)."""
 
     epoch: int
     train_loss: float | None = None
     epoch_time_s: float | None = None
     matched: float | None = None
     mismatched: float | None = None
+    matched_loss: float | None = None
+    mismatched_loss: float | None = None
+
+
+@dataclass(frozen=True)
+class ValidationPoint:
+    """Loss and accuracy on *validation_matched* at one optimiser step (0: before training):
+    at every epoch's end, and a few times within the first epoch, where curves move most."""
+
+    step: int
+    epoch: float
+    loss: float
+    accuracy: float
 
 
 @dataclass(frozen=True)
@@ -88,6 +104,8 @@ class SplitScores:
     n: int
     per_class: dict[str, ClassScores]
     confusion_matrix: list[list[int]]
+    loss: float | None = None
+    """Mean cross-entropy of the gold label (None in results written before it was kept)."""
 
     @classmethod
     def from_report(cls, report: dict[str, Any]) -> SplitScores:
@@ -95,7 +113,8 @@ class SplitScores:
         return cls(accuracy=float(report["accuracy"]), macro_f1=float(report["macro_f1"]),
                    n=int(report["n"]), confusion_matrix=[list(map(int, r))
                                                          for r in report["confusion_matrix"]],
-                   per_class={k: ClassScores(**v) for k, v in report["per_class"].items()})
+                   per_class={k: ClassScores(**v) for k, v in report["per_class"].items()},
+                   loss=float(report["loss"]))
 
 
 @dataclass(frozen=True)
@@ -136,6 +155,9 @@ class RunResult:
     finished_at: str = ""
     reused_from: str | None = None
     """The results file this one was copied from, when another comparison trained it."""
+    validation: list[ValidationPoint] = field(default_factory=list)
+    """Validation loss and accuracy by step (empty in results written before they were kept,
+    and for sweep points, which are scored once at the end)."""
 
     # ------------------------------------------------------------------ reading
     def accuracy(self, split: Split = "matched") -> float:
@@ -171,6 +193,12 @@ class RunResult:
     def trainable_params(self) -> int:
         return self.params["all"].trainable
 
+    def validation_loss_per_epoch(self, split: Split = "matched") -> list[tuple[int, float]]:
+        """(epoch, validation loss) for every epoch whose loss was recorded."""
+        attr = split_name(split).removeprefix("validation_") + "_loss"
+        return [(e.epoch, getattr(e, attr)) for e in self.epochs
+                if getattr(e, attr) is not None]
+
     def accuracy_per_epoch(self, split: Split = "matched") -> list[tuple[int, float]]:
         """(epoch, accuracy) for every epoch that was scored (epoch 0 = before training)."""
         attr = split_name(split).removeprefix("validation_")
@@ -191,6 +219,7 @@ class RunResult:
                 history=[Step(**s) for s in body["history"]],
                 epochs=[EpochRecord(**e) for e in body["epochs"]],
                 final={k: _split_from_json(v) for k, v in body["final"].items()},
+                validation=[ValidationPoint(**v) for v in body.get("validation", [])],
             )
         except (KeyError, TypeError, ValueError, AttributeError) as err:
             raise LessonError(f"{where} is not a finished run's results ({type(err).__name__}: "
@@ -204,13 +233,14 @@ class RunResult:
         return cls.from_json(read_json(path), str(path))
 
 
-_RUN_NESTED = {"kind", "schema_version", "params", "history", "epochs", "final"}
+_RUN_NESTED = {"kind", "schema_version", "params", "history", "epochs", "final", "validation"}
 
 
 def _split_from_json(v: dict[str, Any]) -> SplitScores:
     return SplitScores(accuracy=v["accuracy"], macro_f1=v["macro_f1"], n=v["n"],
                        confusion_matrix=v["confusion_matrix"],
-                       per_class={k: ClassScores(**c) for k, c in v["per_class"].items()})
+                       per_class={k: ClassScores(**c) for k, c in v["per_class"].items()},
+                       loss=v.get("loss"))
 
 
 def _check_header(payload: object, kind: str, where: str) -> dict[str, Any]:
@@ -222,7 +252,7 @@ def _check_header(payload: object, kind: str, where: str) -> dict[str, Any]:
         raise LessonError(f"{where} holds {found or 'unknown'} results, not {kind} results: "
                           "pass the right file")
     version = payload.get("schema_version")
-    if version != SCHEMA_VERSION:
+    if version not in READABLE_VERSIONS:
         raise LessonError(f"{where} was written in results format {version}, this version of "
                           f"mnli_lesson reads format {SCHEMA_VERSION}: run the comparison again")
     return {k: v for k, v in payload.items() if k not in ("kind", "schema_version")}
@@ -258,6 +288,10 @@ class ComparisonResult:
     def histories(self) -> dict[str, list[Step]]:
         """Per-step records keyed by run label (what ``plots.plot_loss_curves`` takes)."""
         return {r.label: r.history for r in self.runs.values()}
+
+    def validation(self) -> dict[str, list[ValidationPoint]]:
+        """Validation loss points keyed by run label (``plot_loss_curves(validation=...)``)."""
+        return {r.label: r.validation for r in self.runs.values()}
 
     def epoch_records(self) -> dict[str, list[EpochRecord]]:
         return {r.label: r.epochs for r in self.runs.values()}
@@ -325,6 +359,18 @@ def load_latest(folder: str | os.PathLike) -> ComparisonResult:
     return ComparisonResult.load(folder / str(pointer["summary"]))
 
 
+#: Committed reference results, ``reports/<profile>/<comparison>/`` (a checkout of the
+#: repository has them; a wheel does not).
+REFERENCE_DIR = Path(__file__).resolve().parent.parent / "reports"
+
+
+def reference(name: str, profile: str) -> ComparisonResult | None:
+    """The committed reference results of comparison ``name`` on ``profile``, or None where
+    there are none (another profile, or an installed package without ``reports/``)."""
+    folder = REFERENCE_DIR / profile / name
+    return load_latest(folder) if (folder / "latest.json").is_file() else None
+
+
 __all__ = ["SCHEMA_VERSION", "SPLITS", "ClassScores", "ComparisonResult", "EpochRecord",
-           "PartCount", "RunResult", "SplitScores", "Step", "load_latest", "save_summary",
-           "split_name"]
+           "PartCount", "RunResult", "SplitScores", "Step", "ValidationPoint", "load_latest",
+           "reference", "save_summary", "split_name"]

@@ -73,8 +73,14 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str 
 
 
 def write_json(path: str | os.PathLike, payload: object) -> Path:
-    """``payload`` as indented JSON, atomically."""
-    return atomic_write(path, json.dumps(payload, indent=1, ensure_ascii=False))
+    """``payload`` as indented JSON, atomically. NaN and Infinity are refused: they are not
+    JSON (``JSON.parse`` and strict readers reject them), and a result holding one is wrong."""
+    try:
+        text = json.dumps(payload, indent=1, ensure_ascii=False, allow_nan=False)
+    except ValueError:
+        raise LessonError(f"{path} would hold NaN or Infinity, which is not a result: it was not "
+                          "written (a diverged run? lower the learning rate)") from None
+    return atomic_write(path, text)
 
 
 def read_json(path: str | os.PathLike) -> object:

@@ -24,7 +24,7 @@ import torch
 from safetensors.torch import load_model, save_file
 
 from mnli_lesson.errors import LessonError
-from mnli_lesson.results import EpochRecord, Step
+from mnli_lesson.results import EpochRecord, Step, ValidationPoint
 from mnli_lesson.store import atomic_write
 
 
@@ -42,6 +42,7 @@ def snapshot_checkpoint(model, optimizer, scheduler, state: dict,
         "step": state["step"],
         "weights": _cpu_copy(model.state_dict(), buffers, ("weights",)),
         "state": {**state, "history": list(state["history"]), "epochs": list(state["epochs"]),
+                  "validation": list(state.get("validation", [])),
                   "optimizer": _cpu_copy(optimizer.state_dict(), buffers, ("optimizer",)),
                   "scheduler": _cpu_copy(scheduler.state_dict()),
                   # The RNG state at this step boundary, not when the writer gets to it.
@@ -67,7 +68,8 @@ def write_checkpoint(folder: Path, snapshot: dict) -> None:
     state = snapshot["state"]
     # Plain dicts: torch.load(weights_only=True) refuses to rebuild arbitrary classes.
     payload = {**state, "history": [asdict(h) for h in state["history"]],
-               "epochs": [asdict(e) for e in state["epochs"]]}
+               "epochs": [asdict(e) for e in state["epochs"]],
+               "validation": [asdict(v) for v in state.get("validation", [])]}
     atomic_write(folder / f"state-{step}.pt", lambda p: torch.save(payload, p))
     atomic_write(folder / "latest.json", json.dumps({"step": step}))
     for old in [*folder.glob("model-*.safetensors"), *folder.glob("state-*.pt")]:
@@ -162,6 +164,7 @@ def load_checkpoint(folder: Path, model, optimizer, scheduler) -> dict | None:
         cuda_states = state.pop("rng_cuda")
         state["history"] = [Step(**h) for h in state["history"]]
         state["epochs"] = [EpochRecord(**e) for e in state["epochs"]]
+        state["validation"] = [ValidationPoint(**v) for v in state.get("validation", [])]
     except Exception as err:  # damaged, foreign or unsafe files: never trust them
         raise LessonError(
             f"checkpoint in {folder} cannot be loaded ({type(err).__name__}): delete that "

@@ -22,10 +22,13 @@ Predictor = Callable[[str, str], dict[str, float]]
 
 DEFAULT_PREMISE = "A man is playing a guitar on a stage in front of a large crowd."
 DEFAULT_HYPOTHESIS = "A musician is performing for an audience."
+#: What a reader says of the default pair: a man playing to a crowd is a musician performing.
+DEFAULT_LABEL = "entailment"
 EMPTY_MESSAGE = "Type both a premise and a hypothesis, then press Predict."
 
 __all__ = [
     "DEFAULT_HYPOTHESIS",
+    "DEFAULT_LABEL",
     "DEFAULT_PREMISE",
     "Predictor",
     "check_probabilities",

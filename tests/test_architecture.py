@@ -17,8 +17,9 @@ MAX_LINES = 400
 WINGS: dict[str, set[str]] = {
     "core": {"core"},
     "base": {"errors", "store", "config", "results", "csv_files", "data", "known_checkpoints",
-             "checkpoints", "identity"},
-    "engine": {"models", "evaluate", "train_state", "distributed", "train", "experiments"},
+             "checkpoints", "identity", "baselines"},
+    "engine": {"models", "evaluate", "train_state", "distributed", "train", "experiments",
+               "diagnostics"},
     "writeups": {"writeups"},
     "views": {"plots", "widgets"},
     "classroom": {"checks", "classroom", "grading", "colab"},

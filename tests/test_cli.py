@@ -250,7 +250,8 @@ BAD_INPUT = [
                  id="batch-size-negative"),
     pytest.param(_args("--lr", "0"), ["lr must be a positive number"], id="lr-0"),
     pytest.param(_args("--lr=-1e-3"), ["lr must be a positive number"], id="lr-negative"),
-    pytest.param(_args("--lr", "nan"), ["lr must be a positive number, got nan"], id="lr-nan"),
+    pytest.param(_args("--lr", "nan"), ["argument --lr: 'nan' is not a valid finite number"],
+                 id="lr-nan"),
     pytest.param(_args("--train-size", "0"), ["train_size must be a positive number"],
                  id="train-size-0"),
     pytest.param(_args("--eval-size", "-1"), ["eval_size must be a positive number"],
@@ -266,8 +267,8 @@ BAD_INPUT = [
                  id="env-epochs-three"),
     pytest.param(_env("MNLI_LESSON_EPOCH", "3"), ["unknown setting MNLI_LESSON_EPOCH"],
                  id="env-typo"),
-    pytest.param(_args("--lr", "abc"), ["argument --lr: 'abc' is not a valid float", "--help"],
-                 id="lr-abc"),
+    pytest.param(_args("--lr", "abc"),
+                 ["argument --lr: 'abc' is not a valid finite number", "--help"], id="lr-abc"),
     pytest.param(_args("--train-size", "lots"), ["'lots' is not a valid int",
                                                  "use a whole number or 'all'"],
                  id="train-size-words"),
@@ -547,7 +548,8 @@ def run_module(*args: str, env: dict[str, str] | None = None,
 
 
 SUBPROCESS_CASES = [  # argparse, config, and (the slow one: torch is imported) the data
-    pytest.param(_args("--lr", "abc"), ["argument --lr: 'abc' is not a valid float"], id="lr-abc"),
+    pytest.param(_args("--lr", "abc"), ["argument --lr: 'abc' is not a valid finite number"],
+                 id="lr-abc"),
     pytest.param(_args("--epochs", "0"), ["epochs must be a positive number"], id="epochs-0"),
     pytest.param(_corrupt(_set_cell(0, "label", "5")), ["label '5'"], id="csv-label-5"),
 ]
@@ -797,3 +799,14 @@ def test_ctrl_c_during_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
     assert rc == 130
     assert capsys.readouterr().err.splitlines() == [
         "interrupted: run the same command again to resume"]
+
+
+@pytest.mark.parametrize("flag, value", [("--timeout", "nan"), ("--timeout", "inf"),
+                                         ("--timeout", "0"), ("--jobs", "0"),
+                                         ("--jobs", "1e9")])
+def test_grade_numbers_are_checked_before_anything_runs(tmp_path, capsys, flag, value):
+    """A timeout of nan gave every cell 1 s; inf crashed inside the grader: both refused."""
+    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), flag, value]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith(f"error: argument {flag}: '{value}' is not a") and "\n" not in err
+    assert not (tmp_path / "g.csv").exists()

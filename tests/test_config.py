@@ -209,3 +209,17 @@ def test_to_dict_is_json_ready(clean_env):
     data = resolve_config("tiny").to_dict()
     assert isinstance(data["sweep_sizes"], list)
     assert set(data) == {f.name for f in fields(LessonConfig)}
+
+
+@pytest.mark.parametrize("value", ["nan", "inf", "-inf", "NaN"])
+def test_numbers_must_be_finite(clean_env, value):
+    clean_env.setenv("MNLI_LESSON_LR", value)
+    with pytest.raises(LessonError, match=f"MNLI_LESSON_LR='{value}' is not a valid finite number"):
+        resolve_config("tiny")
+
+
+def test_an_empty_text_variable_is_refused(clean_env):
+    """An empty MNLI_LESSON_OUT_DIR would write into the current folder."""
+    clean_env.setenv("MNLI_LESSON_OUT_DIR", "  ")
+    with pytest.raises(LessonError, match="MNLI_LESSON_OUT_DIR is empty: unset it"):
+        resolve_config("tiny")

@@ -601,3 +601,12 @@ def test_kaggle_cache_with_only_a_non_numeric_version(offline):
                 offline / "datasets" / KAGGLE_DATASET / "versions" / "latest" / "train.csv")
     with pytest.raises(LessonError, match="Kaggle cannot be reached"):
         download_kaggle()
+
+
+def test_a_validation_split_of_one_label_is_refused(tmp_path, capsys):
+    """An untrained model would score 1.0 (or 0.0) on it: the comparison stops at once."""
+    rows = "".join(f"Premise {i} here.,Hypothesis {i} there.,0\n" for i in range(40))
+    folder = make_folder(tmp_path, validation_matched=HEADER + rows)
+    message = compare_error(capsys, tmp_path / "out", folder)
+    assert "validation_matched holds only entailment pairs (36)" in message
+    assert "at least two labels" in message

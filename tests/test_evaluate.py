@@ -10,7 +10,14 @@ import torch
 
 from mnli_lesson.core import LABELS, accuracy, encode_pairs, make_collator, predict
 from mnli_lesson.data import load_mnli, stratified_subset
-from mnli_lesson.evaluate import confusion_matrix, evaluate, per_class, predict_pair, report
+from mnli_lesson.evaluate import (
+    confusion_matrix,
+    cross_entropy,
+    evaluate,
+    per_class,
+    predict_pair,
+    report,
+)
 from mnli_lesson.models import build_model, load_tokenizer
 
 # Gold and predicted labels: contradiction (2) is never predicted.
@@ -169,3 +176,13 @@ def test_evaluate_reports_on_a_dataset(tiny):
     assert result["n"] == len(data) == TINY_EVAL_PAIRS
     assert 0.0 <= result["accuracy"] <= 1.0
     assert sum(map(sum, result["confusion_matrix"])) == TINY_EVAL_PAIRS
+
+
+def test_cross_entropy_is_ln3_for_thirds_and_small_when_sure_and_right():
+    labels = [0, 1, 2, 1]
+    assert cross_entropy(labels, np.full((4, 3), 1 / 3)) == pytest.approx(np.log(3))
+    sure = np.eye(3)[labels] * 0.98 + 0.01
+    assert cross_entropy(labels, sure) == pytest.approx(-np.log(0.99))
+    wrong = np.eye(3)[[1, 2, 0, 0]]  # certain and wrong: large, but finite
+    assert 20 < cross_entropy(labels, wrong) < 30
+    assert report(labels, sure)["loss"] == pytest.approx(-np.log(0.99))

@@ -52,13 +52,50 @@ def test_every_setting_reaches_the_notebooks(one_epoch_lesson):
             for p in out.glob("*/*-*.json") if not p.name.startswith("summary")}
     main_runs = {k: r for k, r in runs.items() if "data-efficiency" not in k}
     assert {k.split("/")[0] for k in main_runs} == {"finetune-vs-frozen",
-                                                   "pretrained-vs-scratch"}
+                                                   "pretrained-vs-scratch",
+                                                   "scratch-learning-rate"}
     for name, run in main_runs.items():
         assert run.epochs_planned == 1, name
         assert run.seed == 7, name
         assert len(run.history) == -(-run.train_size // run.batch_size), name
     sweep = [r for k, r in runs.items() if "data-efficiency" in k]
     assert sorted({r.train_size for r in sweep}) == [36, 72]
+
+
+def markdown_outputs(notebook: Path, cell_id: str) -> str:
+    """What the cell ``cell_id`` of an executed notebook displayed as Markdown."""
+    import nbformat
+
+    (cell,) = [c for c in nbformat.read(notebook, as_version=4).cells if c.get("id") == cell_id]
+    return "\n".join(o["data"]["text/markdown"] for o in cell.get("outputs", [])
+                     if "text/markdown" in o.get("data", {}))
+
+
+def test_rendered_claims_match_the_results_files(one_epoch_lesson):
+    """Sentences the notebooks rendered on this run say what its results files hold: each
+    run's validation loss per epoch, the error analysis's accuracy, the scratch learning-rate
+    comparison's better rate."""
+    _, out = one_epoch_lesson
+    notebooks = out / "notebooks"
+    for name, cell, runs in (("03_finetune_vs_frozen", "nb03-36", "finetune-vs-frozen"),
+                             ("04_pretrained_vs_scratch", "nb04-12", "pretrained-vs-scratch")):
+        text = markdown_outputs(notebooks / f"{name}.ipynb", cell)
+        for path in (out / runs).glob("*-*.json"):
+            if path.name.startswith("summary"):
+                continue
+            run = RunResult.load(path)
+            losses = " → ".join(f"{loss:.3f}" for _, loss in run.validation_loss_per_epoch())
+            assert f"**{run.label}**: validation loss {losses}" in text, (name, run.label)
+    full = RunResult.load(next((out / "finetune-vs-frozen").glob("full-*.json")))
+    text = "\n".join(o.get("text", "") for c in __import__("nbformat").read(
+        notebooks / "03_finetune_vs_frozen.ipynb", as_version=4).cells
+        if c.get("id") == "nb03-errors-score" for o in c.get("outputs", []))
+    accuracy = f"{full.accuracy('matched'):.1%}"
+    assert f"(accuracy {accuracy}; the run recorded {accuracy})" in text  # a CPU: equal
+    rates = [RunResult.load(p) for p in (out / "scratch-learning-rate").glob("scratch*-*.json")]
+    best = max(rates, key=lambda r: r.accuracy("matched"))
+    text = markdown_outputs(notebooks / "04_pretrained_vs_scratch.ipynb", "nb04-lr")
+    assert f"The better scratch rate is **{best.lr:g}**" in text
 
 
 def test_results_hold_no_absolute_paths(one_epoch_lesson):

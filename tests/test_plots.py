@@ -283,3 +283,19 @@ def test_save_figure_failure_leaves_nothing(tmp_path, monkeypatch):
     with pytest.raises(RuntimeError, match="disk full"):
         save_figure(fig, tmp_path / "out.png")
     assert list(tmp_path.iterdir()) == []
+
+
+def test_loss_curves_draw_validation_loss_dashed_in_the_run_colour():
+    from mnli_lesson.results import ValidationPoint
+
+    runs = {"pretrained": _steps([1.1, 0.9, 0.7, 0.6])}
+    checked = {"pretrained": [ValidationPoint(0, 0.0, 1.10, 0.33),
+                              ValidationPoint(4, 1.0, 0.80, 0.60)]}
+    ax = plot_loss_curves(runs, validation=checked)
+    raw, smoothed, validation, _chance = ax.get_lines()
+    assert list(validation.get_xdata()) == [0, 4]
+    assert list(validation.get_ydata()) == pytest.approx([1.10, 0.80])
+    assert validation.get_linestyle() == "--" and validation.get_color() == smoothed.get_color()
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert legend[:2] == ["pretrained (training)", "pretrained (validation)"]
+    assert ax.get_ylabel() == "loss (cross-entropy)"

@@ -155,6 +155,26 @@ def test_epoch_records(baseline):
         assert math.isfinite(record.train_loss) and record.train_loss > 0
 
 
+def test_validation_loss_is_recorded_before_within_and_after_epochs(baseline):
+    # Before training, at 1/4, 1/2 and 3/4 of the first epoch, and at every epoch's end.
+    assert [v.step for v in baseline.validation] == [0, 4, 7, 10, 14, 28]
+    for v in baseline.validation:
+        assert math.isfinite(v.loss) and v.loss > 0 and 0 <= v.accuracy <= 1
+        assert v.epoch == pytest.approx(v.step / STEPS_PER_EPOCH)
+    ends = [v for v in baseline.validation if v.step % STEPS_PER_EPOCH == 0]
+    for record, point in zip(baseline.epochs, ends, strict=True):
+        assert (record.matched_loss, record.matched) == (point.loss, point.accuracy)
+        assert record.mismatched_loss is not None and record.mismatched_loss > 0
+    assert baseline.final["validation_matched"].loss == baseline.validation[-1].loss
+
+
+def test_scoring_during_training_does_not_change_training(cfg, tokenizer, datasets, baseline):
+    """Scoring draws no random numbers: a run scored only at its end trains identically."""
+    plain = run(cfg, tokenizer, datasets, evaluate_before=False, evaluate_each_epoch=False)
+    assert plain.history == baseline.history
+    assert plain.validation == []  # sweep points keep only their final scores
+
+
 def test_train_loss_is_the_mean_of_the_epoch_steps(baseline):
     first = losses(baseline)[:STEPS_PER_EPOCH]
     assert baseline.epochs[1].train_loss == pytest.approx(sum(first) / len(first))
@@ -254,6 +274,7 @@ def test_resume_keeps_the_steps_before_the_checkpoint(resumed, baseline):
 def test_resumed_history_equals_an_uninterrupted_run(resumed, baseline):
     _, _, finished, _ = resumed
     assert finished.history == baseline.history
+    assert finished.validation == baseline.validation  # kept in the checkpoint, not lost
 
 
 def test_no_checkpoint_before_its_time(cfg, tokenizer, datasets, tmp_path):
@@ -405,3 +426,23 @@ def test_fp16_from_the_launcher_on_a_cpu_is_one_line(monkeypatch):
     monkeypatch.setenv("ACCELERATE_MIXED_PRECISION", "fp16")
     with pytest.raises(LessonError, match="fp16 needs a GPU"):
         pick_precision("auto", torch.device("cpu"))
+
+
+def test_a_diverged_run_stops_with_one_line(cfg, tokenizer, datasets):
+    """A loss that becomes NaN stops the run, naming the step and what to lower, instead of
+    training on and reporting a model that gives every label a third."""
+    wild = dataclasses.replace(cfg, lr=1e6)
+    expected = (r"training diverged: the loss became nan at step \d+; "
+                r"lower this run's learning rate \(its peak was 1e\+06\)")
+    with pytest.raises(LessonError, match=expected):
+        run(wild, tokenizer, datasets)
+
+
+def test_results_files_never_hold_nan(tmp_path):
+    from mnli_lesson.store import write_json
+
+    with pytest.raises(LessonError, match="NaN or Infinity"):
+        write_json(tmp_path / "r.json", {"loss": float("nan")})
+    with pytest.raises(LessonError, match="NaN or Infinity"):
+        write_json(tmp_path / "r.json", {"loss": [1.0, float("inf")]})
+    assert not (tmp_path / "r.json").exists()

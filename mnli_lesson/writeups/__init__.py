@@ -4,6 +4,7 @@ words, and ``templates/*.md.j2``, rendered by ``render``, hold the prose a teach
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from mnli_lesson.writeups import facts, run_facts, wording
@@ -22,14 +23,17 @@ from mnli_lesson.writeups.render import question_block, render
 from mnli_lesson.writeups.run_facts import CHANCE_MARGIN, loss_crossover, loss_facts
 
 if TYPE_CHECKING:
+    from collections.abc import Sequence
+
     from mnli_lesson.config import LessonConfig
-    from mnli_lesson.results import ComparisonResult
+    from mnli_lesson.results import ComparisonResult, RunResult
 
 __all__ = [
     "CHANCE_MARGIN", "EXAMPLE_PAIRS", "LABEL_CHECK_PAIR", "QUESTIONS", "DataFacts", "ModelFacts",
     "data_facts", "find_label_check_pair", "frozen_explanation", "label_evidence",
     "loss_crossover", "loss_facts", "model_facts", "negation_shares",
     "q1_answer", "q2_answer", "q3_answer", "question_block", "summary_answer",
+    "validation_summary",
 ]
 
 
@@ -37,6 +41,25 @@ def label_evidence(shares: dict[str, float | None], check: facts.LabelCheck, sou
     """What ``negation_shares`` and ``find_label_check_pair`` say about the label order."""
     return render("label_evidence.md.j2", shares=shares, check=check,
                   top=wording.top_negated(shares), source_kind=facts.source_kind(str(source)))
+
+
+@dataclass(frozen=True)
+class RunValidation:
+    """One run's row of ``validation.md.j2``: its label, planned epochs and facts."""
+
+    label: str
+    epochs: int
+    facts: run_facts.ValidationFacts
+
+
+def _validation_rows(runs: Sequence[RunResult]) -> list[RunValidation]:
+    return [RunValidation(r.label, r.epochs_planned, run_facts.validation_facts(r))
+            for r in runs]
+
+
+def validation_summary(runs: Sequence[RunResult]) -> str:
+    """Each run's validation loss per epoch, and whether and where it over-fitted."""
+    return render("validation.md.j2", rows=_validation_rows(runs), brief=False)
 
 
 def q1_answer(data: DataFacts) -> str:
@@ -59,7 +82,10 @@ def _pretrained_vs_scratch(comparison: ComparisonResult, sweep: ComparisonResult
     sf = run_facts.sweep_facts(sweep) if sweep is not None and sweep.runs else None
     elsewhere = sf is not None and (sf.profile, sf.model, sf.data) != (p.profile, p.model,
                                                                        p.data)
+    rows = _validation_rows([comparison["pretrained"], comparison["scratch"]])
     return dict(**_caveats(p.model, p.data, p.profile), p=p, v=wording.judge_pair(p),
+                rows=rows, brief=True,
+                validation_recorded=any(r.facts.trend != "none" for r in rows),
                 sweep=sf, sv=wording.judge_sweep(sf) if sf else None, sweep_note=sweep_note,
                 sweep_elsewhere=elsewhere, sweep_sizes=cfg.sweep_sizes)
 

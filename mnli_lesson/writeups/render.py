@@ -13,8 +13,8 @@ import jinja2
 
 from mnli_lesson.core import LABELS
 from mnli_lesson.results import CHANCE_LOSS
-from mnli_lesson.writeups import facts
-from mnli_lesson.writeups.run_facts import CHANCE_MARGIN
+from mnli_lesson.writeups import facts, korean
+from mnli_lesson.writeups.run_facts import CHANCE_MARGIN, OVERFIT_MARGIN
 
 TEMPLATES = Path(__file__).with_name("templates")
 
@@ -22,6 +22,7 @@ TEMPLATES = Path(__file__).with_name("templates")
 #: How templates format numbers: shares as percentages (``pct_sig``: two significant digits,
 #: for shares of any size), differences in points (``points`` signed, ``pp`` not), shapes as
 #: PyTorch lists them, ratios as ``113×`` / ``0.5×``; ``n/a`` where a number is missing.
+#: ``josa`` adds the Korean particle that agrees with what it follows: ``x|pct|josa("로")``.
 FILTERS: dict[str, Callable[..., str]] = {
     "pct": lambda share, digits=1: "n/a" if share is None else f"{100 * share:.{digits}f}%",
     "pct_sig": lambda share: f"{100 * share:.2g}%",
@@ -33,6 +34,7 @@ FILTERS: dict[str, Callable[..., str]] = {
     "shape": lambda dims: "[" + ", ".join(str(int(d)) for d in dims) + "]",
     "codes": lambda names, sep=", ": sep.join(f"`{n}`" for n in names),
     "times": lambda ratio: f"{ratio:,.0f}×" if ratio >= 10 else f"{ratio:.2g}×",
+    "josa": lambda word, particle: korean.josa(str(word), particle),
 }
 
 
@@ -45,7 +47,8 @@ def environment() -> jinja2.Environment:
     env.globals.update({k: getattr(facts, k) for k in (
         "QUESTIONS", "LABEL_CHECK_PAIR", "REFERENCE_MODEL", "MNLI_PUBLISHED_SIZES",
         "FULL_TRAIN_PAIRS", "PUBLISHED", "PUBLISHED_GAP")})
-    env.globals.update(LABELS=LABELS, CHANCE_LOSS=CHANCE_LOSS, CHANCE_MARGIN=CHANCE_MARGIN)
+    env.globals.update(LABELS=LABELS, CHANCE_LOSS=CHANCE_LOSS, CHANCE_MARGIN=CHANCE_MARGIN,
+                       OVERFIT_MARGIN=OVERFIT_MARGIN)
     return env
 
 

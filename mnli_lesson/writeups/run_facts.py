@@ -17,6 +17,11 @@ if TYPE_CHECKING:
 #: smoothed losses must end to differ (a smoothed curve wobbles a few thousandths around ln 3).
 CHANCE_MARGIN = 0.05
 LOSS_SMOOTHING = 0.9  # as plots.plot_loss_curves draws them
+#: How far a validation loss must stay above its lowest epoch to count as a rise. The same
+#: pairs are scored every epoch, so epoch-to-epoch changes are far less noisy than one score's
+#: sampling error (about 0.03 for 500 pairs); 0.02 leaves out the small wobble seen between
+#: epochs of runs that had stopped learning.
+OVERFIT_MARGIN = 0.02
 _EPS = 1e-9
 
 
@@ -99,6 +104,62 @@ def loss_crossover(ahead: list[Step], behind: list[Step], *,
         steps=len(common), first_step=common[0] if common else None,
         first_under_step=next((s for s, ok in zip(common, under, strict=True) if ok), None),
         stays_under_from_step=stays_from)
+
+
+@dataclass(frozen=True)
+class ValidationFacts(Facts):
+    """Matched validation loss per epoch (epoch 0 = before training), its lowest epoch, the
+    last epoch within ``OVERFIT_MARGIN`` of that lowest (``near_best``), and the training
+    loss's first and last epoch means. ``trend``, decided here so templates only name it:
+
+    * ``overfits``: every epoch after ``near_best`` ends higher, while training loss fell by
+      more than ``CHANCE_MARGIN``: over-fitting from ``near_best + 1``;
+    * ``rose``: the same rise, but training loss did not fall: worse, without memorising;
+    * ``flat``: no lasting rise, and within ``CHANCE_MARGIN`` of where it began;
+    * ``still_falling``: lowest at the end, its last epoch lowered it by ``OVERFIT_MARGIN``;
+    * ``settled``: no lasting rise otherwise;
+    * ``none``: fewer than two epochs scored (not recorded, or scored once).
+    """
+
+    per_epoch: dict[int, float]
+    best_epoch: int | None
+    near_best: int | None
+    train_first: float | None
+    train_last: float | None
+    trend: str
+
+    @property
+    def first(self) -> float | None:
+        return self.per_epoch[min(self.per_epoch)] if self.per_epoch else None
+
+    @property
+    def last(self) -> float | None:
+        return self.per_epoch[max(self.per_epoch)] if self.per_epoch else None
+
+
+def validation_facts(run: RunResult) -> ValidationFacts:
+    per_epoch = {e: loss for e, loss in run.validation_loss_per_epoch("matched")
+                 if finite(loss)}
+    train = loss_facts(run.history)
+    if len(per_epoch) < 2:
+        return ValidationFacts(per_epoch, None, None, train.first_epoch_mean,
+                               train.last_epoch_mean, "none")
+    best = min(per_epoch, key=lambda e: (per_epoch[e], e))
+    near_best = max(e for e, v in per_epoch.items() if v <= per_epoch[best] + OVERFIT_MARGIN)
+    first, last = min(per_epoch), max(per_epoch)
+    fell = (finite(train.first_epoch_mean) and finite(train.last_epoch_mean)
+            and train.first_epoch_mean - train.last_epoch_mean > CHANCE_MARGIN)
+    previous = per_epoch[max(e for e in per_epoch if e < last)]
+    if near_best < last:
+        trend = "overfits" if fell else "rose"
+    elif per_epoch[first] - per_epoch[last] <= CHANCE_MARGIN:
+        trend = "flat"
+    elif best == last and previous - per_epoch[last] > OVERFIT_MARGIN:
+        trend = "still_falling"
+    else:
+        trend = "settled"
+    return ValidationFacts(per_epoch, best, near_best, train.first_epoch_mean,
+                           train.last_epoch_mean, trend)
 
 
 @dataclass(frozen=True)
