@@ -88,3 +88,18 @@ def test_counts_in_the_prose_are_the_codes():
     assert "a quarter, half and three quarters of the first epoch" in text["03_finetune_vs_frozen"]
     assert "three times in the first epoch" in text["04_pretrained_vs_scratch"]
     assert "**three times** the learning rate" in text["04_pretrained_vs_scratch"]
+
+
+@pytest.mark.parametrize("profile", ["offline", "cpu"])
+def test_the_readme_tables_are_the_committed_references(profile, capsys):
+    """README's reference tables are `reports/summarise.py`'s output, row for row."""
+    import importlib.util
+
+    root = NOTEBOOKS[0].parent.parent
+    spec = importlib.util.spec_from_file_location("summarise", root / "reports" / "summarise.py")
+    summarise = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(summarise)
+    summarise.main(profile)
+    rows = [r for r in capsys.readouterr().out.splitlines() if "(not run)" not in r]
+    readme = (root / "README.md").read_text(encoding="utf-8")
+    assert len(rows) > 4 and all(row in readme for row in rows), profile
