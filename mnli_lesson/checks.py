@@ -21,17 +21,23 @@ Every result is also kept in a registry (``results()``), in the kernel that ran 
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
+import io
 import json
 import math
 from collections.abc import Callable, Iterable
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
 from mnli_lesson.errors import LessonError
 
+if TYPE_CHECKING:
+    from mnli_lesson.exercises import Want
+
 RIGHT, UNANSWERED, WRONG = "right", "not answered yet", "not right yet"
+RECORDED = "recorded for the grader"  # a graded run: the key is outside the student's box
 PASS_MARK, UNANSWERED_MARK = "✓", "…"
 
 _RESULTS: dict[str, str] = {}
@@ -214,3 +220,57 @@ def behaves(name: str, answer: Any, expected: Callable, trial: Callable[[Callabl
     if _agree(got, want, tol):
         return _right(name)
     raise _wrong(name, hint or "it runs, but gives other results than the reference")
+
+
+# --------------------------------------------------------------------------- exercises
+
+
+def verdict(want: Want, observed: Any) -> tuple[str, str]:
+    """``(RIGHT | UNANSWERED | WRONG, hint)`` of an observed answer, printing nothing: the
+    grader's judgement, and the self-check's, by the same comparisons as ``close``/``same``."""
+    if is_placeholder(observed):
+        return UNANSWERED, ""
+    with contextlib.redirect_stdout(io.StringIO()):  # close/same print their line
+        try:
+            if want.kind == "number":
+                close("answer", observed, want.value, want.tol, hint=want.hint)
+            elif want.kind == "choice":
+                right = [want.value, *want.accepted]
+                chosen = next((r for r in right if normalise(r) == normalise(observed)),
+                              want.value)
+                same("answer", observed, chosen, choices=want.choices or None, hint=want.hint)
+            elif not _agree(observed, want.value, want.tol or 0.0):
+                return WRONG, want.hint or "it runs, but gives other results than the reference"
+        except CheckFailed as err:
+            return WRONG, str(err).split(" — ", 1)[-1]
+    return RIGHT, ""
+
+
+def check(exercise: str, answer: Any) -> bool:
+    """The self-check of an exercise: its answer against the answer key, computed here from
+    the lesson's own objects. In a graded run the key is not here: the grader checks it."""
+    from mnli_lesson.exercises import NotPlain, current_context, observe
+
+    try:
+        from mnli_lesson.answer_key import LessonKey
+    except ImportError:  # a graded run: the grader collects the answer after this cell
+        _RESULTS[exercise] = RECORDED
+        print(f"{UNANSWERED_MARK} {exercise}: {RECORDED}")
+        return False
+    if is_placeholder(answer):
+        return _unanswered(exercise)
+    ctx = current_context()
+    want = LessonKey(ctx).expect(exercise) if ctx is not None else None
+    if want is None:
+        raise LessonError(f"no answer key for exercise {exercise!r} in this configuration")
+    try:
+        observed = observe(exercise, answer, ctx)
+    except NotPlain as err:
+        raise _wrong(exercise, f"give a number, a word or a short list, not {err}") from None
+    except Exception as err:  # the student's function: say what it raised, in one line
+        first = (str(err).strip().splitlines() or [""])[0][:200]
+        raise _wrong(exercise, f"your function raised {type(err).__name__}: {first}") from None
+    status, hint = verdict(want, observed)
+    if status == RIGHT:
+        return _right(exercise)
+    raise _wrong(exercise, hint)

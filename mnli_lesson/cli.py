@@ -34,9 +34,10 @@ from mnli_lesson.config import (
     resolve_config,
 )
 from mnli_lesson.errors import LessonError
+from mnli_lesson.lesson_notebooks import EXTRA_HINT, lesson_notebooks, notebooks_dir, require
 
 NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "scratch-learning-rate", "data-efficiency")
-NOTEBOOKS_DIR = Path(__file__).resolve().parent.parent / "notebooks"
+NOTEBOOKS_DIR = notebooks_dir()  # the installed package's copy, else the checkout's
 
 
 class _Parser(argparse.ArgumentParser):
@@ -256,15 +257,11 @@ def cmd_lesson(args: argparse.Namespace) -> int:
         from nbclient import NotebookClient
         from nbclient.exceptions import CellExecutionError, DeadKernelError
     except ImportError as err:
-        raise LessonError(f"running the notebooks needs {err.name}: pip install "
-                          "'mnli-lesson[notebooks]' (or run `make setup`)") from None
+        raise LessonError(f"running the notebooks needs {err.name}: {EXTRA_HINT}") from None
 
     cfg = _resolve(args)  # fail early, before any notebook starts, on a bad setting
     out = _out_folder(cfg).resolve()
-    notebooks = sorted(NOTEBOOKS_DIR.glob("[0-9][0-9]_*.ipynb"))
-    if not notebooks:
-        raise LessonError(f"no notebooks found in {NOTEBOOKS_DIR}: run `lesson` from a clone "
-                          "of the repository")
+    notebooks = lesson_notebooks(NOTEBOOKS_DIR)
     os.environ.update(_notebook_env(args, cfg, out))
     (out / "notebooks").mkdir(parents=True, exist_ok=True)
     for path in notebooks:
@@ -311,20 +308,30 @@ def build_parser() -> argparse.ArgumentParser:
 
 
 def cmd_assignment(args: argparse.Namespace) -> int:
+    require("nbformat", task="writing the assignment")
     from mnli_lesson.classroom import make_assignment
 
-    written = make_assignment(args.src, args.out)
+    written = make_assignment(args.src or NOTEBOOKS_DIR, args.out)
     for kind, paths in written.items():
         print(f"{kind}: {len(paths)} notebooks in {paths[0].parent}")
     return 0
 
 
 def cmd_grade(args: argparse.Namespace) -> int:
+    require("nbformat", "nbclient", "ipykernel", task="grading")  # notebooks run in kernels
     from mnli_lesson.grading import grade
 
     grade(args.submissions, args.out, profile=args.profile, timeout=args.timeout,
-          jobs=args.jobs, release=args.release, executed_dir=args.executed)
+          jobs=args.jobs, release=args.release, executed_dir=args.executed,
+          roster=args.roster, unsafe=args.unsafe)
     print(f"grades: {Path(args.out).resolve()}")
+    return 0
+
+
+def cmd_merge_points(args: argparse.Namespace) -> int:
+    from mnli_lesson.feedback import merge_points
+
+    print(f"grades with written points: {merge_points(args.grades)}")
     return 0
 
 
@@ -346,7 +353,7 @@ def _in_range(kind: type, low: float, high: float):
 def _register_classroom(subparsers) -> None:
     """``assignment`` and ``grade``: classroom mode (mnli_lesson.classroom, grading)."""
     p = subparsers.add_parser("assignment", help="write solution and student notebooks")
-    p.add_argument("--src", default="notebooks", help="source notebooks (default: notebooks)")
+    p.add_argument("--src", help="source notebooks (default: the lesson's own)")
     p.add_argument("--out", required=True, help="new or earlier assignment folder")
     p.set_defaults(func=cmd_assignment)
     p = subparsers.add_parser("grade", help="run submitted notebooks and write a grades CSV")
@@ -357,9 +364,16 @@ def _register_classroom(subparsers) -> None:
                    help="seconds per notebook (1 to 86,400)")
     p.add_argument("--jobs", type=_in_range(int, 1, 64), default=1,
                    help="notebooks run at once (default: 1)")
-    p.add_argument("--release", help="the handed-out student folder: restores check cells")
-    p.add_argument("--executed", help="folder to keep each executed notebook in")
+    p.add_argument("--release", required=True,
+                   help="the handed-out student folder: its check cells and answer names")
+    p.add_argument("--roster", help="CSV of expected students (column `student`)")
+    p.add_argument("--unsafe", action="store_true",
+                   help="grade without a sandbox (only where no sandbox can be made)")
+    p.add_argument("--executed", help="new folder to keep each executed notebook in")
     p.set_defaults(func=cmd_grade)
+    p = subparsers.add_parser("merge-points", help="add written-answer points to a grades CSV")
+    p.add_argument("grades", help="the grades CSV that `grade` wrote")
+    p.set_defaults(func=cmd_merge_points)
 
 
 def main(argv: list[str] | None = None) -> int:

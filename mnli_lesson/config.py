@@ -270,6 +270,9 @@ def check_config(cfg: LessonConfig) -> None:
     cfg.sweep_sizes = tuple(sorted(int(n) for n in cfg.sweep_sizes))
     if not str(cfg.data).strip() or not str(cfg.model).strip():
         raise LessonError("data and model must not be empty")
+    if not str(cfg.out_dir).strip():  # Path("") is ".": results would land wherever we run
+        raise LessonError("out_dir is empty, which would write into the current folder: give "
+                          "a folder (--out DIR, MNLI_LESSON_OUT_DIR=DIR) or leave it unset")
 
 
 def describe(cfg: LessonConfig) -> str:

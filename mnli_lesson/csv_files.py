@@ -6,6 +6,7 @@ The label vocabulary comes from the lesson core (``mnli_lesson.core.LABELS``).
 
 from __future__ import annotations
 
+import codecs
 import csv
 import difflib
 import itertools
@@ -18,7 +19,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from mnli_lesson.core import LABEL2ID
+from mnli_lesson.core import LABEL2ID, NO_GOLD_LABEL
 from mnli_lesson.errors import LessonError
 
 COLUMNS: tuple[str, ...] = ("premise", "hypothesis", "label")
@@ -28,6 +29,21 @@ SAVE_AS_CSV = "save it as comma-separated CSV with the text in double quotes"
 _NEWLINE = re.compile(rb"\r\n|\r|\n")
 #: One physical line with its ending; lazily, so a 400 MB file is never copied to find one.
 _LINE = re.compile(r"[^\r\n]*(?:\r\n|\r|\n)|[^\r\n]+")
+#: The csv module's field limit while we read a text already in memory (a C long everywhere).
+_MAX_FIELD = 2**31 - 1
+#: Compressed files by their first bytes (what to call them, the tool that unpacks them).
+_ARCHIVES: tuple[tuple[re.Pattern[bytes], str, str], ...] = (
+    (re.compile(rb"\x1f\x8b"), "a gzip", "gunzip"),
+    (re.compile(rb"PK(?:\x03\x04|\x05\x06|\x07\x08)"), "a zip", "unzip"),
+    (re.compile(rb"BZh[1-9](?:1AY&SY|\x17rE8P\x90)"), "a bzip2", "bunzip2"),
+    (re.compile(rb"\xfd7zXZ\x00"), "an xz", "unxz"),
+    (re.compile(rb"\x28\xb5\x2f\xfd"), "a zstd", "unzstd"),
+    (re.compile(rb"7z\xbc\xaf\x27\x1c"), "a 7-Zip", "7z x"),
+    (re.compile(rb"Rar!\x1a\x07"), "a RAR", "unrar x"),
+    (re.compile(rb"\x04\x22\x4d\x18"), "an lz4", "unlz4"),
+    (re.compile(rb".{257}ustar(?:\x00|  \x00)", re.DOTALL), "a tar", "tar -xf"),  # POSIX, GNU
+)
+_OLE2 = b"\xd0\xcf\x11\xe0\xa1\xb1\x1a\xe1"  # an Excel 97-2003 workbook (.xls)
 
 
 def file_denied(path: Path) -> LessonError:
@@ -51,6 +67,16 @@ def _label_id(value: object) -> int | None:
             and float(value).is_integer() and int(value) in (-1, 0, 1, 2)):
         return int(value)
     return None
+
+
+def _excerpt(text: str, width: int = 40) -> str:
+    """``text`` quoted and escaped, cut to ``width`` characters: never raw bytes, never pages."""
+    return repr(text) if len(text) <= width else repr(text[:width]) + "..."
+
+
+def shown_name(name: str) -> str:
+    """A column name as a message shows it: plain when it is short, printable text."""
+    return name if name.isprintable() and len(name) <= 40 else _excerpt(name)
 
 
 def _read_bytes(path: Path, size: int = -1) -> bytes:
@@ -79,16 +105,98 @@ def _read_text(path: Path) -> str:
     return text.removeprefix("\ufeff")  # Excel's byte-order mark is not part of the header
 
 
-def _head(path: Path, size: int = 1 << 16) -> str:
-    """The first ``size`` bytes as text, enough for the header (decoding all of the real
+def _head(path: Path, raw: bytes) -> str:
+    """The file's first bytes ``raw`` as text, enough for the header (decoding all of the real
     train.csv up front would add seconds to every load; pandas reads the rest)."""
-    raw = _read_bytes(path, size)
     try:
         return raw.decode("utf-8").removeprefix("\ufeff")
     except UnicodeDecodeError as err:
         if err.reason == "unexpected end of data":  # a character cut at the edge of the read
             return raw[: err.start].decode("utf-8").removeprefix("\ufeff")
         return _read_text(path)  # raises the one line that says where the bad byte is
+
+
+def _first_nul(path: Path, size: int = 1 << 20) -> tuple[int, int] | None:
+    """The byte offset and physical line of the first NUL byte, if any, read ``size`` bytes at
+    a time: a gigabyte of NULs is refused after one read, not after pandas held all of it."""
+    offset, line, after_cr = 0, 1, False
+    try:
+        with path.open("rb") as handle:
+            while (chunk := handle.read(size)) and (nul := chunk.find(b"\0")) < 0:
+                offset += len(chunk)  # a bare search first: a good file costs one fast pass
+            if not chunk:
+                return None
+            offset += nul
+            handle.seek(0)
+            for start in range(0, offset, size):  # lines only once there is a NUL to place
+                part = handle.read(min(size, offset - start))
+                # \r\n, \n and a lone \r each end a line, as in _NEWLINE, also across reads
+                line += part.count(b"\n") + part.count(b"\r") - part.count(b"\r\n")
+                line -= after_cr and part.startswith(b"\n")
+                after_cr = part.endswith(b"\r")
+    except PermissionError:
+        raise file_denied(path) from None
+    except OSError as err:
+        raise LessonError(
+            f"{path} cannot be read ({err.strerror or err}): copy or download it again") from None
+    return offset, line
+
+
+def _wide_text(head: bytes) -> str | None:
+    """``UTF-16`` or ``UTF-32`` when ``head`` is text in one of them (their NUL bytes are no
+    binary data): by byte-order mark, or by every other byte being NUL."""
+    if head.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):  # before UTF-16's: longer
+        return "UTF-32"
+    if head.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return "UTF-16"
+    sample = head[:4096]
+    half = len(sample) // 2
+    zeros = sorted((sample[0::2].count(0), sample[1::2].count(0)))
+    return "UTF-16" if half >= 8 and zeros[0] <= half // 10 and zeros[1] >= half * 9 // 10 \
+        else None
+
+
+def _refuse_binary(path: Path, head: bytes) -> None:
+    """One line for a file that holds no CSV text at all (a workbook, an archive, UTF-16, NUL
+    bytes), from its first bytes ``head`` and one scan for NULs; else nothing."""
+    if head.startswith(_OLE2) or (head.startswith(b"PK\x03\x04")
+                                  and (b"[Content_Types].xml" in head or b"xl/" in head)):
+        kind = ".xls" if head.startswith(_OLE2) else ".xlsx"
+        raise LessonError(f"{path} is an Excel workbook ({kind}), not a CSV file: open it in "
+                          "Excel and save it as CSV UTF-8 (comma-separated)")
+    for magic, kind, tool in _ARCHIVES:
+        if magic.match(head):
+            raise LessonError(f"{path} is {kind} archive, not a text CSV file: decompress it "
+                              f"first ({tool}) and put the {path.name} it holds in its place")
+    if wide := _wide_text(head):
+        raise LessonError(f"{path} is {wide} text, not UTF-8: re-save it as UTF-8 CSV (in "
+                          "Excel: Save As, CSV UTF-8)")
+    found = _first_nul(path)
+    if found is None:
+        return
+    offset, line = found
+    try:  # text, then NULs: a damaged copy; NULs among non-text bytes: some other file
+        head[:offset].decode("utf-8")
+        text_before = line > 1
+    except UnicodeDecodeError as err:
+        text_before = line > 1 and err.reason == "unexpected end of data"
+    if not text_before:
+        raise LessonError(f"{path} is not a text CSV file (it holds binary data: NUL bytes from "
+                          f"byte {offset:,}): replace it with the CSV file itself, or download "
+                          "it again")
+    raise LessonError(f"{path} line {line} holds NUL bytes (from byte {offset:,}), which no text "
+                      "CSV has: the copy looks damaged or cut short; download it again")
+
+
+def _next_record(reader: Iterator[list[str]], text: str) -> list[str]:
+    """``next(reader)`` with the csv module's field limit raised to the length of ``text`` for
+    that call only: a legitimate 200,000-character premise is no missing quote (its default
+    limit is 131,072), and an unclosed quote still shows, as a record running to the end."""
+    old = csv.field_size_limit(min(len(text) + 1, _MAX_FIELD))
+    try:
+        return next(reader)
+    finally:
+        csv.field_size_limit(old)
 
 
 def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
@@ -106,15 +214,10 @@ def _records(path: Path, text: str) -> Iterator[tuple[int, list[str]]]:
     start = 1
     while True:
         try:
-            fields = next(reader)
+            fields = _next_record(reader, text)
         except StopIteration:
             return
         except csv.Error as err:
-            if "field limit" in str(err):
-                raise LessonError(
-                    f"{path} line {start}: a quoted text there runs on for more than "
-                    f"{csv.field_size_limit():,} characters, so its closing quote is probably "
-                    "missing: add it, or download the file again") from None
             raise LessonError(
                 f"{path} line {start} is not CSV ({err}): {SAVE_AS_CSV}") from None
         one_line = reader.line_num == start
@@ -136,7 +239,8 @@ def _separator(text: str) -> str | None:
 
 
 def _shown(names: list[str]) -> str:
-    return ", ".join(names) if len(names) <= 8 else ", ".join(names[:8]) + ", ..."
+    shown = [shown_name(n) for n in names[:8]]
+    return ", ".join(shown) if len(names) <= 8 else ", ".join(shown) + ", ..."
 
 
 def _check_header(path: Path, names: list[str]) -> list[str]:
@@ -155,7 +259,8 @@ def _check_header(path: Path, names: list[str]) -> list[str]:
             continue
         if key in seen:
             raise LessonError(
-                f"{path} has two columns, {seen[key]!r} and {name!r}, that both mean {key!r} "
+                f"{path} has two columns, {_excerpt(seen[key])} and {_excerpt(name)}, that "
+                f"both mean {_excerpt(key)} "
                 "(case and spaces are ignored): keep one of them and delete or rename the other")
         seen[key] = name
     for column in COLUMNS:
@@ -174,6 +279,10 @@ def _fields_error(path: Path, text: str, header: list[str], line: int, fields: l
     """One line for a record with the wrong number of fields."""
     n, k = len(header), len(fields)
     expected = f"expected {n} like the header ({_shown(header)})"
+    if k > n and not "".join(fields).strip():
+        return LessonError(
+            f"{path} line {line} holds only separators ({k} empty fields, the header has {n}): "
+            "delete that row (spreadsheets can leave such rows at the end)")
     if k > n:
         return LessonError(
             f"{path} line {line} has {k} fields, {expected}: a comma in text without quotes "
@@ -182,7 +291,7 @@ def _fields_error(path: Path, text: str, header: list[str], line: int, fields: l
         lines = (m.group() for m in _LINE.finditer(text))
         tail = itertools.islice(lines, line - 1, None)
         try:  # strict: the file ending inside a quoted text is an error, not a short record
-            next(csv.reader(tail, strict=True))
+            _next_record(csv.reader(tail, strict=True), text)
         except csv.Error:
             return LessonError(
                 f"{path} ends inside the quoted text that starts on line {line}: the file looks "
@@ -207,12 +316,16 @@ def _shape_error(path: Path, text: str, header: list[str]) -> LessonError | None
 
 def read_checked(path: str | os.PathLike) -> pd.DataFrame:
     """The rows of ``path`` (a regular file) with an integer ``label`` (0-2 or -1), once its
-    header, field counts, encoding and labels are all usable; else one line on what is wrong.
+    bytes, header, field counts, encoding and labels are all usable; else one line on what is
+    wrong.
 
-    Cleaning (empty sides, -1 labels) is left to the caller.
+    Cleaning (empty sides, -1 labels) is left to the caller. Rows of only empty fields (a
+    spreadsheet leaves them at the end) come back labelled -1 with empty sides, for it to drop.
     """
     path = Path(path)
-    first = next(_records(path, _head(path)), None)
+    raw = _read_bytes(path, 1 << 16)
+    _refuse_binary(path, raw)
+    first = next(_records(path, _head(path, raw)), None)
     if first is None:
         raise LessonError(f"{path} is empty: download it again")
     header = _check_header(path, first[1])
@@ -241,6 +354,10 @@ def read_checked(path: str | os.PathLike) -> pd.DataFrame:
     _check_header(path, list(df.columns))  # pandas read the same header; this guards that
     labels = df["label"].map(_label_id)
     bad = labels.isna()
+    if bad.any():  # only rows without a label can be blank: never scan all of a big file
+        blank = df[bad].apply(lambda column: column.str.strip() == "").all(axis=1)
+        labels[blank[blank].index] = NO_GOLD_LABEL
+        bad = labels.isna()
     if bad.any():
         row = int(np.flatnonzero(bad.to_numpy())[0])
         last = row == len(df) - 1
@@ -256,7 +373,7 @@ def read_checked(path: str | os.PathLike) -> pd.DataFrame:
             else "labels must be 0/1/2/-1 or entailment/neutral/contradiction"
         )
         raise LessonError(
-            f"{path.name} line {line}: label {value!r} is not an MNLI label "
+            f"{path.name} line {line}: label {_excerpt(str(value))} is not an MNLI label "
             f"({int(bad.sum())} such rows); {hint}"
         )
     return df.assign(label=labels.astype(int))

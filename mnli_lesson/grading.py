@@ -1,298 +1,393 @@
-"""Grade submitted notebooks: run each one headless, count its checks, write one CSV row.
+"""Grade submitted notebooks: each runs in its own box, its answers are judged outside it.
 
-Submissions are found in one folder, in either layout (they may be mixed):
+For every (student, notebook) the grader writes one CSV row, whatever happened:
 
-* ``SUBMISSIONS/<student>/NN_name.ipynb`` (also deeper, e.g. an unzipped repository), or
-* ``SUBMISSIONS/<student>__NN_name.ipynb`` or ``SUBMISSIONS/<student>-NN_name.ipynb``.
+1. ``submissions.find_submissions`` names every file (and every missing, misnamed, duplicated
+   or linked one) against the release and the roster;
+2. ``protect.restore`` puts the handed-out check cells back, naming any tampered one;
+3. the submission runs in a sandbox (``sandbox``: no network, no other files or processes,
+   limits; ``--unsafe`` runs it without one) where, after each check cell, the runner
+   prints the answer as a plain JSON value (``grade_runner``);
+4. the grader judges each answer against ``answer_key``, computed in this process from
+   comparisons it ran itself (the student's box gets a copy, so their run reuses them).
 
-Each runs in its own process, kernel and temporary folder (cwd, HOME, TMPDIR, MPLCONFIGDIR,
-MNLI_LESSON_OUT_DIR), with a small environment, HF_HUB_OFFLINE=1 and a time limit. That stops
-accidents, not attacks: see docs/INSTRUCTORS.md. A check cell (``nbgrader.grade: true``)
-passes when it ran without error and printed ``✓ <name>: right``; with ``release`` the check
-cells are first restored from the handed-out notebooks by ``grade_id``.
+Nothing the student's kernel prints or writes counts except the collected plain values.
 """
 
 from __future__ import annotations
 
 import csv
+import hashlib
+import json
 import os
 import re
+import shutil
 import subprocess
 import sys
 import tempfile
-import time
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from contextlib import suppress
 from pathlib import Path
-from typing import NamedTuple
 
 import nbformat
 
-from mnli_lesson.checks import PASS_MARK, UNANSWERED_MARK
-from mnli_lesson.classroom import clear_outputs, is_check, nbgrader_meta
+from mnli_lesson import feedback, protect, sandbox
+from mnli_lesson.checks import RIGHT, UNANSWERED, WRONG, verdict
+from mnli_lesson.classroom import clear_outputs
 from mnli_lesson.errors import LessonError
+from mnli_lesson.exercises import ANSWER_MARK
+from mnli_lesson.submissions import Submission, find_submissions, read_roster
 
-FIELDS = ("student", "notebook", "checks_passed", "checks_total", "ran_to_end", "first_error")
-NOTEBOOK = re.compile(r"^\d\d_.+\.ipynb$")
-FLAT = re.compile(r"^(?P<student>.+?)(?:__|-)(?P<notebook>\d\d_.+)\.ipynb$")
-# The runner process. jsonschema (under nbformat) spends seconds compiling rfc3987_syntax's
-# grammar at import, for a URL format check that notebooks never need: it is skipped.
-RUNNER = ("import sys; sys.modules['rfc3987_syntax'] = None; "
-          "from mnli_lesson.grading import _run; sys.exit(_run(*sys.argv[1:]))")
-_LIVE: set[subprocess.Popen] = set()  # runners now running: Ctrl-C must stop them too
+FIELDS = ("student", "notebook", "problem", "points", "points_total", "checks_passed",
+          "checks_total", "tampered", "ran_to_end", "first_error", "notes", "submission_sha256",
+          "graded_with")
+RUNNER = ("import sys; sys.modules['rfc3987_syntax'] = None; "  # seconds of jsonschema import
+          "from mnli_lesson.grade_runner import run; sys.exit(run(*sys.argv[1:]))")
 GRACE_S = 60  # kernel start and shutdown, on top of the notebook's own time limit
+MAX_SUBMISSION_BYTES = 64 << 20
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
-ROOT = Path(__file__).resolve().parent.parent
+PACKAGE = Path(__file__).resolve().parent
+KEPT_OUT = ("answer_key.py", "__pycache__")  # never inside a student's box
+_LIVE: set[subprocess.Popen] = set()  # runners now running: Ctrl-C must stop them too
 
 
-class Submission(NamedTuple):
-    student: str
-    notebook: str  # the file name without .ipynb, e.g. 01_data
-    path: Path
+def _num(value: float) -> int | float:
+    return int(value) if float(value).is_integer() else value
 
 
-def find_submissions(folder: str | Path) -> list[Submission]:
-    """Every submitted notebook in ``folder``, sorted by student and notebook."""
-    root = Path(folder).expanduser().resolve()
-    if not root.is_dir():
-        raise LessonError(f"submissions folder {root} does not exist; give the folder that "
-                          "holds one folder (or file prefix) per student")
-    found: dict[tuple[str, str], Path] = {}
-
-    def add(student: str, notebook: str, path: Path) -> None:
-        other = found.setdefault((student, notebook), path)
-        if other != path:
-            raise LessonError(f"{other} and {path} are both {student}'s {notebook}; keep one")
-
-    for entry in sorted(root.iterdir()):
-        if entry.is_dir():  # skips hidden folders such as .ipynb_checkpoints, at any depth
-            for path in sorted(entry.rglob("*.ipynb")):
-                hidden = any(p.startswith(".") for p in path.relative_to(root).parts)
-                if NOTEBOOK.match(path.name) and not hidden:
-                    add(entry.name, path.stem, path)
-        elif (match := FLAT.match(entry.name)) and not entry.name.startswith("."):
-            add(match["student"], match["notebook"], entry)
-    if not found:
-        raise LessonError(f"no submissions in {root}; expected <student>/NN_name.ipynb or "
-                          "<student>__NN_name.ipynb")
-    return [Submission(s, n, p) for (s, n), p in sorted(found.items())]
-
-
-def _kill(proc: subprocess.Popen) -> None:
-    with suppress(ProcessLookupError):  # it may have ended meanwhile
-        os.killpg(proc.pid, 9)  # the runner and anything it started in its group
-
-
-def _row(sub: Submission, error: str = "") -> dict:
-    return dict(student=sub.student, notebook=sub.notebook, checks_passed=0, checks_total=0,
-                ran_to_end="false", first_error=error)
-
-
-def _one_line(text: str, limit: int = 200) -> str:
+def _one_line(text: object, limit: int = 200) -> str:
     text = re.sub(r"\x1b\[[0-9;]*m", "", str(text))  # tracebacks carry terminal colours
-    return " ".join(text.split())[:limit]
+    return "".join(ch if ch.isprintable() else " " for ch in " ".join(text.split()))[:limit]
 
 
-def _sandbox_env(box: Path, profile: str, threads: int) -> dict[str, str]:
-    """A small environment: none of the grader's secrets, every path inside ``box``."""
-    env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
-    for key, value in os.environ.items():  # the instructor's lesson settings apply to all
-        if key.startswith("MNLI_LESSON_"):
-            # Resolved: the notebook runs in another folder, where a relative path would miss.
+class Grader:
+    """One grading run's fixed parts: the release, its checks, the key and the boxes."""
+
+    def __init__(self, release: dict, key, cfg, *, timeout: float, threads: int, unsafe: bool,
+                 work: Path, reference: Path, limits: sandbox.Limits | None = None):
+        self.release, self.key, self.cfg = release, key, cfg
+        self.checks = {name: protect.checks_of(nb, name) for name, nb in release.items()}
+        self.timeout, self.threads, self.unsafe = timeout, threads, unsafe
+        self.work, self.reference = work, reference
+        self.limits = limits or sandbox.Limits()
+        self.package = work / "package" / "mnli_lesson"  # the package without its key
+        shutil.copytree(PACKAGE, self.package, ignore=shutil.ignore_patterns(*KEPT_OUT))
+        self.graded_with = hashlib.sha256(json.dumps(
+            [cfg.profile, timeout, sorted((n, protect.checksum_notebook(nb))
+                                          for n, nb in release.items())]).encode()
+        ).hexdigest()[:12]
+
+    # ---------------------------------------------------------------- one submission
+    def row(self, sub: Submission) -> tuple[dict, dict[str, str], dict[str, str], object]:
+        """``(CSV row, feedback per check, written answers, executed notebook or None)``."""
+        checks = self.checks[sub.notebook]
+        row = dict(student=sub.student, notebook=sub.notebook, problem=sub.problem, points=0,
+                   points_total=_num(sum(c.points for c in checks)), checks_passed=0,
+                   checks_total=len(checks), tampered="", ran_to_end="false", first_error="",
+                   notes="", submission_sha256="", graded_with=self.graded_with)
+        results = {c.exercise: "not graded" for c in checks}
+        if sub.path is None:
+            return row, {}, {}, None
+        try:
+            raw = sub.path.read_bytes()[:MAX_SUBMISSION_BYTES + 1]
+            row["submission_sha256"] = hashlib.sha256(raw).hexdigest()
+            if len(raw) > MAX_SUBMISSION_BYTES:
+                raise ValueError(f"over {MAX_SUBMISSION_BYTES >> 20} MB")
+            nb = nbformat.reads(raw.decode("utf-8"), as_version=4)
+        except Exception as err:  # broken JSON, wrong format, unreadable file: one row, go on
+            row["problem"] = _one_line(f"not a readable notebook: {err}")
+            return row, {}, {}, None
+        clear_outputs(nb)  # outputs that came with the submission never count
+        release = self.release[sub.notebook]
+        nb, tampered, notes = protect.restore(nb, release)
+        written = protect.written_answers(nb, release)
+        row["tampered"], row["notes"] = "; ".join(tampered), "; ".join(notes)
+        run, executed = self._execute(nb, checks)
+        lines = {c.exercise: _collected(run, c.exercise) for c in checks}
+        index = {protect.grade_id(c): i for i, c in enumerate(nb.cells)}
+        failed_cells = set(run.get("error_cells", []))
+        said: dict[str, str] = {}
+        for check in checks:
+            status, hint = self._judge(check, lines[check.exercise],
+                                       index.get(check.grade_id) in failed_cells)
+            results[check.exercise], said[check.exercise] = status, hint
+            if status == RIGHT:
+                row["points"] = _num(row["points"] + check.points)
+                row["checks_passed"] += 1
+        row.update(results)
+        stopped = _one_line(run.get("stopped", ""))
+        crash = _first_error(executed, failed_cells) if executed is not None else ""
+        row["first_error"] = stopped or crash
+        row["ran_to_end"] = "false" if (stopped or failed_cells or executed is None) else "true"
+        said = {e: s if s == RIGHT or not said.get(e) else f"{s} — {said[e]}"
+                for e, s in results.items()}
+        return row, said, written, executed
+
+    def _judge(self, check: protect.Check, record: dict | None, cell_failed: bool
+               ) -> tuple[str, str]:
+        if record is None:
+            return "not run", "the notebook stopped before this check"
+        if cell_failed:  # whatever the cell printed, its kernel reply was an error
+            return "check cell failed", "the check cell ended in an error; run it again"
+        status = record.get("status")
+        if status == "unanswered":
+            return UNANSWERED, ""
+        if status in ("not a plain value", "raised"):
+            return WRONG, _one_line(f"{status}: {record.get('detail', '')}")
+        if status != "answered":
+            return "could not be read", "the answer's name is not defined when the check runs"
+        return verdict(self.key.expect(check.exercise), record.get("value"))
+
+    def _execute(self, nb, checks) -> tuple[dict, object]:
+        """Run the restored notebook in a box; ``(run.json, executed notebook or None)``."""
+        with tempfile.TemporaryDirectory(prefix="mnli-grade-", dir=self.work) as tmp:
+            exchange = Path(tmp)
+            positions = {protect.grade_id(c): i for i, c in enumerate(nb.cells)}
+            probes = {positions[c.grade_id]: (c.exercise, c.expression) for c in checks
+                      if c.grade_id in positions}
+            boxed = not self.unsafe
+            inside = "/exchange" if boxed else str(exchange)
+            out_dir, workdir = ("/box/out", "/box/work") if boxed else (
+                str(exchange / "out"), str(exchange / "work"))
+            for sub in ("out", "work", "home", "tmp"):
+                (exchange / sub).mkdir()
+            nbformat.write(nb, exchange / "submission.ipynb")
+            (exchange / "plan.json").write_text(json.dumps(
+                {"probes": probes, "out_dir": out_dir, "workdir": workdir}))
+            env = self._env(out_dir, workdir if boxed else str(exchange))
+            argv = [sys.executable, "-c", RUNNER, inside, str(self.timeout), str(self.reference)]
+            if boxed:
+                box = sandbox.Box(read_only=self._visible(), exchange=exchange, env=env,
+                                  replace=((self.package, PACKAGE),), limits=self.limits)
+                cmd, kwargs = sandbox.command(box, argv), sandbox.popen_kwargs(box)
+            else:
+                cmd, kwargs = argv, dict(start_new_session=True, stdin=subprocess.DEVNULL,
+                                         cwd=exchange / "work")
+            with open(self.work / f"{exchange.name}.log", "w") as log:
+                proc = subprocess.Popen(cmd, env=env, stdout=log, stderr=subprocess.STDOUT,
+                                        **kwargs)
+                _LIVE.add(proc)
+                try:
+                    proc.wait(timeout=self.timeout + GRACE_S)
+                    stopped = ""
+                except subprocess.TimeoutExpired:
+                    stopped = f"timed out after {self.timeout:g} s"
+                finally:
+                    _kill(proc)
+                    _LIVE.discard(proc)
+            tail = [line for line in (self.work / f"{exchange.name}.log").read_text(
+                errors="replace")[-4000:].splitlines() if line.strip()][-1:]
+            run: dict = {"stopped": stopped or "the runner ended without a report: "
+                         + (tail[0] if tail else f"exit {proc.returncode}")}
+            with suppress(Exception):  # a report the box damaged counts as no report
+                run = json.loads((exchange / "run.json").read_text()[:1 << 22])
+                run["stopped"] = stopped or str(run.get("stopped", ""))
+            executed = None
+            with suppress(Exception):
+                executed = nbformat.read(exchange / "executed.ipynb", as_version=4)
+        return run, executed
+
+    def _env(self, out_dir: str, home: str) -> dict[str, str]:
+        """A small environment: none of the grader's secrets; the lesson's own settings."""
+        env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
+        env.update(_lesson_env())
+        env.update(HOME=f"{home}/home" if self.unsafe else "/box/home",
+                   TMPDIR=f"{home}/tmp" if self.unsafe else "/box/tmp",
+                   MPLCONFIGDIR=f"{home}/tmp" if self.unsafe else "/box/tmp",
+                   MNLI_LESSON_OUT_DIR=out_dir, MNLI_LESSON_PROFILE=self.cfg.profile,
+                   HF_HUB_OFFLINE="1", MPLBACKEND="Agg", PYTHONNOUSERSITE="1",
+                   OMP_NUM_THREADS=str(self.threads))
+        env["PYTHONPATH"] = str(self.package.parent)  # the copy without the key comes first
+        if self.cfg.profile != "tiny":  # downloaded data and models stay findable
+            cache = Path.home() / ".cache"
+            env["HF_HOME"] = os.environ.get("HF_HOME", str(cache / "huggingface"))
+            env["KAGGLEHUB_CACHE"] = os.environ.get("KAGGLEHUB_CACHE", str(cache / "kagglehub"))
+        return env
+
+    def _visible(self) -> tuple[Path, ...]:
+        """Host paths a box reads: Python, its packages, the data, models and caches."""
+        paths = {Path(sys.prefix), Path(sys.base_prefix), Path(sys.executable).resolve().parent,
+                 self.reference, self.package.parent}
+        for key in ("MNLI_LESSON_DATA", "MNLI_LESSON_MODEL", "HF_HOME", "KAGGLEHUB_CACHE"):
+            value = os.environ.get(key, "")
+            if value and Path(value).exists():
+                paths.add(Path(value).resolve())
+        if self.cfg.profile != "tiny":
+            paths |= {p for p in (Path.home() / ".cache" / "huggingface",
+                                  Path.home() / ".cache" / "kagglehub") if p.exists()}
+        return tuple(sorted(paths))  # the tiny checkpoint is rebuilt in the box's own /tmp
+
+
+def _lesson_env() -> dict[str, str]:
+    """The instructor's lesson settings (MNLI_LESSON_*), paths resolved for another cwd."""
+    env = {}
+    for key, value in os.environ.items():
+        if key.startswith("MNLI_LESSON_") and key not in ("MNLI_LESSON_OUT_DIR",
+                                                          "MNLI_LESSON_PROFILE"):
             local = key in ("MNLI_LESSON_DATA", "MNLI_LESSON_MODEL") and Path(value).exists()
             env[key] = str(Path(value).resolve()) if local else value
-    if profile != "tiny":  # downloaded data and models stay findable although HOME moves
-        cache = Path.home() / ".cache"
-        env["HF_HOME"] = os.environ.get("HF_HOME", str(cache / "huggingface"))
-        env["KAGGLEHUB_CACHE"] = os.environ.get("KAGGLEHUB_CACHE", str(cache / "kagglehub"))
-    for name in ("home", "tmp", "mpl", "out", "work"):
-        (box / name).mkdir()
-    env.update(HOME=str(box / "home"), TMPDIR=str(box / "tmp"), MPLCONFIGDIR=str(box / "mpl"),
-               MNLI_LESSON_OUT_DIR=str(box / "out"), MNLI_LESSON_PROFILE=profile,
-               HF_HUB_OFFLINE="1", MPLBACKEND="Agg", PYTHONPATH=str(ROOT),
-               OMP_NUM_THREADS=os.environ.get("OMP_NUM_THREADS", str(threads)))
     return env
 
 
-def _restore_checks(nb, release) -> list[str]:
-    """Put the released check cells back (by grade_id); return the ids that count."""
-    wanted = {nbgrader_meta(c)["grade_id"]: c for c in release.cells if is_check(c)}
-    seen: set[str] = set()
-    for cell in nb.cells:
-        grade_id = nbgrader_meta(cell).get("grade_id")
-        if grade_id in wanted and grade_id not in seen and cell.cell_type == "code":
-            seen.add(grade_id)
-            cell.source = wanted[grade_id].source
-            cell.metadata["nbgrader"] = dict(wanted[grade_id].metadata["nbgrader"])
-    return list(wanted)
+def _collected(run: dict, exercise: str) -> dict | None:
+    """The last answer line the probe printed for ``exercise`` (None if it never ran)."""
+    entry = run.get("collected", {}).get(exercise)
+    if not isinstance(entry, dict):
+        return None
+    if entry.get("status") == "error":
+        return {"status": "error"}
+    for line in reversed(str(entry.get("stdout", "")).splitlines()):
+        if line.startswith(ANSWER_MARK):
+            with suppress(ValueError):
+                record = json.loads(line[len(ANSWER_MARK):])
+                if isinstance(record, dict) and record.get("exercise") == exercise:
+                    return record
+    return {"status": "error"}
 
 
-def _passed(cell) -> bool:
-    outs = cell.get("outputs", [])
-    lines = "".join(o.get("text", "") for o in outs if o.get("name") == "stdout").splitlines()
-    return (not any(o.get("output_type") == "error" for o in outs)
-            and any(line.startswith(f"{PASS_MARK} ") for line in lines)
-            and not any(line.startswith(f"{UNANSWERED_MARK} ") for line in lines))
-
-
-def _first_error(nb, stopped: str) -> tuple[str, bool]:
-    """(the error to read first, whether the notebook ran to the end): what stopped the run,
-    else the first crash, else the first failed check (those are in checks_passed too)."""
-    crash, failed = "", ""
-    for i, cell in enumerate(nb.cells, start=1):
+def _first_error(nb, failed_cells: set[int]) -> str:
+    for i, cell in enumerate(nb.cells):
         for out in (o for o in cell.get("outputs", []) if o.get("output_type") == "error"):
-            line = _one_line(f"cell {i}: {out.get('ename')}: {out.get('evalue')}")
-            if out.get("ename") == "CheckFailed":
-                failed = failed or line
-            else:
-                crash = crash or line
-    return stopped or crash or failed, not (crash or stopped)
+            return _one_line(f"cell {i + 1}: {out.get('ename')}: {out.get('evalue')}")
+        if i in failed_cells:
+            return f"cell {i + 1}: the kernel reported an error"
+    return ""
 
 
-def grade_notebook(sub: Submission, *, profile: str = "tiny", timeout: float = 600,
-                   release=None, threads: int = 1, executed: Path | None = None) -> dict:
-    """Run one submission in its own temporary folder; return its CSV row."""
-    row = _row(sub)
-    try:
-        nb = nbformat.read(sub.path, as_version=4)
-    except Exception as err:  # broken JSON, wrong format, unreadable file: one row, go on
-        total = sum(map(is_check, release.cells)) if release is not None else 0
-        return {**row, "checks_total": total,
-                "first_error": _one_line(f"not a readable notebook: {err}")}
-    clear_outputs(nb)  # outputs that came with the submission must never count
-    ids = _restore_checks(nb, release) if release is not None else None
-    with tempfile.TemporaryDirectory(prefix="mnli-grade-") as tmp:
-        box = Path(tmp)
-        env = _sandbox_env(box, profile, threads)
-        src, dst = box / "work" / f"{sub.notebook}.ipynb", box / "executed.ipynb"
-        nbformat.write(nb, src)
-        cmd = [sys.executable, "-c", RUNNER, str(src), str(dst), str(timeout)]
-        with open(box / "runner.log", "w+") as log:
-            proc = subprocess.Popen(cmd, cwd=box / "work", env=env, stdin=subprocess.DEVNULL,
-                                    stdout=log, stderr=subprocess.STDOUT, start_new_session=True)
-            _LIVE.add(proc)
-            try:
-                stopped = "" if proc.wait(timeout=timeout + GRACE_S) == 0 else "the runner failed"
-            except subprocess.TimeoutExpired:
-                _kill(proc)
-                proc.wait()
-                stopped = f"timed out after {timeout:g} s"
-            finally:
-                _LIVE.discard(proc)
-            log.seek(0)
-            tail = [line for line in log.read().splitlines() if line.strip()][-1:]
-        reason = dst.with_suffix(".stopped")  # the runner's own words, if it could say them
-        if reason.exists():
-            stopped = _one_line(reason.read_text())
-        elif stopped == "the runner failed":
-            stopped = _one_line(f"{stopped}: {tail[0] if tail else proc.returncode}")
-        if dst.exists():
-            nb = nbformat.read(dst, as_version=4)
-        if executed is not None:
-            executed.mkdir(parents=True, exist_ok=True)
-            nbformat.write(nb, executed / f"{sub.notebook}.ipynb")
-    by_id: dict[object, object] = {}  # each check once; with a release only its checks count
-    for cell in (c for c in nb.cells if is_check(c)):
-        by_id.setdefault(nbgrader_meta(cell).get("grade_id") or id(cell), cell)
-    checks = list(by_id.values()) if ids is None else [by_id.get(i) for i in ids]
-    row["checks_total"] = len(checks)
-    row["checks_passed"] = sum(c is not None and _passed(c) for c in checks)
-    row["first_error"], ran = _first_error(nb, stopped)
-    row["ran_to_end"] = "true" if ran else "false"
-    return row
+def _kill(proc: subprocess.Popen) -> None:
+    sandbox.kill(proc)
+    with suppress(Exception):
+        proc.wait(timeout=10)
 
 
-def _write_csv(rows: list[dict], out_csv: Path) -> None:
+def _write_csv(rows: list[dict], out_csv: Path, columns: list[str]) -> None:
     tmp = out_csv.with_name(out_csv.name + ".part")
     with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=FIELDS)
+        writer = csv.DictWriter(f, fieldnames=[*FIELDS, *columns], extrasaction="ignore")
         writer.writeheader()
         writer.writerows(sorted(rows, key=lambda r: (r["student"], r["notebook"])))
     tmp.replace(out_csv)  # a reader never sees half a file
 
 
-def grade(submissions: str | Path, out_csv: str | Path, *, profile: str = "tiny",
-          timeout: float = 600, jobs: int = 1, release: str | Path | None = None,
-          executed_dir: str | Path | None = None) -> list[dict]:
-    """Grade every submission in ``submissions``; write and return one row per notebook.
+def _earlier_rows(out_csv: Path) -> dict[tuple[str, str], dict]:
+    """Rows of an earlier run of this grader at ``out_csv`` ({} if none); anything else
+    there is refused: the grader replaces only its own files."""
+    if not out_csv.exists():
+        return {}
+    try:
+        with open(out_csv, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ())[:len(FIELDS)] != FIELDS:
+                raise ValueError
+            return {(r["student"], r["notebook"]): r for r in reader}
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        raise LessonError(f"{out_csv} exists and is not a grades CSV this tool wrote; "
+                          "choose another --out") from None
 
-    ``timeout`` is seconds per notebook; ``jobs`` notebooks run at once; ``release`` is the
-    student folder that was handed out; ``executed_dir`` keeps each executed notebook.
-    The CSV is rewritten after every notebook, so an interrupted run keeps its rows.
+
+def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
+          profile: str = "tiny", timeout: float = 600, jobs: int = 1,
+          roster: str | Path | None = None, unsafe: bool = False,
+          executed_dir: str | Path | None = None, key=None,
+          limits: sandbox.Limits | None = None) -> list[dict]:
+    """Grade every submission; write one CSV row per (student, notebook), feedback per
+    student and the written answers per question next to ``out_csv``; return the rows.
+
+    An interrupted run, run again, keeps the rows whose submission did not change.
     """
     from mnli_lesson.config import resolve_config
 
-    profile = resolve_config(profile, environ={}).profile  # a typo fails before any run
-    if timeout <= 0 or jobs < 1:
-        raise LessonError("--timeout must be positive seconds and --jobs at least 1")
-    subs = find_submissions(submissions)
+    cfg = resolve_config(profile, environ=_lesson_env())  # a typo fails before any run
+    if not (0 < timeout < float("inf")) or not 1 <= jobs <= 64:
+        raise LessonError("--timeout must be positive seconds and --jobs from 1 to 64")
     out_csv = Path(out_csv).expanduser().resolve()
-    if out_csv.is_dir() or not out_csv.parent.is_dir():
-        raise LessonError(f"cannot write {out_csv}; give a .csv file in an existing folder")
-    releases: dict = {}
-    if release is not None:
-        folder = Path(release).expanduser().resolve()
-        folder = folder / "student" if (folder / "student").is_dir() else folder
-        with suppress(Exception):  # a damaged release is refused below, like a missing one
-            releases = {p.stem: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
-        if not releases:
-            raise LessonError(f"no readable notebooks in the release folder {folder}; give the "
-                              "student folder that make_assignment wrote")
-    executed = Path(executed_dir).expanduser().resolve() if executed_dir else None
-    threads = max(1, (os.cpu_count() or 1) // jobs)
-    rows: list[dict] = []
+    if out_csv.is_dir() or not out_csv.parent.is_dir() or out_csv.suffix != ".csv":
+        raise LessonError(f"cannot write {out_csv}; give a new .csv file in an existing folder")
+    earlier = _earlier_rows(out_csv)
+    folders = feedback.Folders.beside(out_csv, executed_dir)  # refuses folders not ours
+    releases = _read_release(release)
+    students = read_roster(roster) if roster is not None else None
+    subs = find_submissions(submissions, sorted(releases), students)
+    if not unsafe and (why := sandbox.unavailable()):
+        raise LessonError(f"cannot make a sandbox here ({why}); a sandbox keeps students' "
+                          "code away from this machine: fix that, or pass --unsafe")
+    with tempfile.TemporaryDirectory(prefix="mnli-grader-") as tmp:
+        work = Path(tmp)
+        os.chmod(work, 0o755)  # a box drops to another user when the grader is root
+        if key is None:
+            from mnli_lesson.answer_key import LessonKey
+            from mnli_lesson.exercises import Context
+            key = LessonKey(Context(cfg, results=work / "reference"))
+        grader = Grader(releases, key, cfg, timeout=timeout, unsafe=unsafe, work=work,
+                        threads=max(1, (os.cpu_count() or 1) // jobs),
+                        reference=work / "reference", limits=limits)
+        from mnli_lesson.checkpoints import quiet
 
-    def run(sub: Submission) -> dict:
-        if releases and sub.notebook not in releases:
-            return _row(sub, f"no {sub.notebook}.ipynb in the release; rename the file")
+        print("computing the answer key (the comparisons the checks read) ...", flush=True)
+        with quiet():  # every answer, before any student runs
+            for name, checks in grader.checks.items():
+                for check in checks:
+                    if key.expect(check.exercise) is None:
+                        raise LessonError(f"{name}: no answer key for exercise "
+                                          f"{check.exercise!r}")
+        (work / "reference").mkdir(exist_ok=True)
+        for path in (work / "reference").rglob("*"):  # results are written owner-only (0600)
+            path.chmod(0o755 if path.is_dir() else 0o644)
+        columns = [c.exercise for n in sorted(grader.checks) for c in grader.checks[n]]
+        return _grade_all(grader, subs, earlier, out_csv, columns, folders, jobs)
+
+
+def _grade_all(grader: Grader, subs: list[Submission], earlier: dict, out_csv: Path,
+               columns: list[str], folders: feedback.Folders, jobs: int) -> list[dict]:
+    rows: list[dict] = []
+    notes: dict[tuple[str, str], dict[str, str]] = {}
+    written: dict[tuple[str, str], dict[str, str]] = {}
+
+    def one(sub: Submission) -> dict:
+        old = earlier.get((sub.student, sub.notebook))
+        if old and old.get("graded_with") == grader.graded_with and sub.path is not None:
+            with suppress(OSError):
+                if hashlib.sha256(sub.path.read_bytes()).hexdigest() == old[
+                        "submission_sha256"]:
+                    return {**old, "_kept": True}
         try:
-            return grade_notebook(sub, profile=profile, timeout=timeout,
-                                  release=releases.get(sub.notebook), threads=threads,
-                                  executed=executed / sub.student if executed else None)
+            row, said, answers, executed = grader.row(sub)
         except Exception as err:  # never let one submission stop the others
-            return _row(sub, _one_line(f"grader error: {type(err).__name__}: {err}"))
+            row, said, answers, executed = dict(
+                student=sub.student, notebook=sub.notebook, graded_with=grader.graded_with,
+                problem=_one_line(f"grader error: {type(err).__name__}: {err}")), {}, {}, None
+        notes[sub.student, sub.notebook], written[sub.student, sub.notebook] = said, answers
+        if executed is not None:
+            folders.keep_executed(sub, executed)
+        return row
 
     pool = ThreadPoolExecutor(max_workers=jobs)
     try:
-        for future in as_completed([pool.submit(run, s) for s in subs]):
-            rows.append(row := future.result())
-            _write_csv(rows, out_csv)
-            stop = "" if row["ran_to_end"] == "true" else f"; stopped: {row['first_error']}"
-            print(f"[{len(rows)}/{len(subs)}] {row['student']} {row['notebook']}: "
-                  f"{row['checks_passed']}/{row['checks_total']} checks{stop}", flush=True)
+        for future in as_completed([pool.submit(one, s) for s in subs]):
+            row = future.result()
+            kept = row.pop("_kept", False)
+            rows.append(row)
+            _write_csv(rows, out_csv, columns)
+            what = row.get("problem") or f"{row.get('points')}/{row.get('points_total')} points"
+            print(f"[{len(rows)}/{len(subs)}] {row['student']} {row['notebook']}: {what}"
+                  + (" (unchanged, kept)" if kept else ""), flush=True)
     except KeyboardInterrupt:  # runners have their own sessions, so Ctrl-C does not reach them
         pool.shutdown(wait=False, cancel_futures=True)
         for proc in list(_LIVE):
             _kill(proc)
         raise
     pool.shutdown()
+    folders.write(rows, notes, written)
     return sorted(rows, key=lambda r: (r["student"], r["notebook"]))
 
 
-def _run(src: str, dst: str, timeout: str) -> int:
-    """The runner process: execute ``src`` into ``dst`` with a time limit for the whole run."""
-    from nbclient import NotebookClient
-    from nbclient.exceptions import CellTimeoutError, DeadKernelError
-
-    nb = nbformat.read(src, as_version=4)
-    deadline = time.monotonic() + float(timeout)
-    # allow_errors: a wrong answer or a crash must not stop the checks after it.
-    client = NotebookClient(nb, kernel_name="python3", allow_errors=True,
-                            shutdown_kernel="immediate",
-                            timeout_func=lambda cell: max(1.0, deadline - time.monotonic()),
-                            resources={"metadata": {"path": str(Path(src).parent)}})
-    reason = ""
-    try:
-        client.execute()
-    except CellTimeoutError:
-        reason = f"timed out after {float(timeout):g} s"
-    except DeadKernelError:
-        reason = "the kernel died (out of memory, or the notebook ended its process)"
-    except Exception as err:  # the row says what happened; the grader goes on
-        reason = f"{type(err).__name__}: {err}"
-    finally:
-        nbformat.write(nb, dst)
-    if reason:
-        Path(dst).with_suffix(".stopped").write_text(reason)
-    return 3 if reason else 0
-
+def _read_release(release: str | Path) -> dict:
+    folder = Path(release).expanduser().resolve()
+    folder = folder / "student" if (folder / "student").is_dir() else folder
+    releases = {}
+    with suppress(Exception):  # a damaged release is refused below, like a missing one
+        releases = {p.stem: nbformat.read(p, as_version=4) for p in folder.glob("*.ipynb")}
+    if not releases:
+        raise LessonError(f"no readable notebooks in the release folder {folder}; give the "
+                          "student folder that make_assignment wrote")
+    return releases

