@@ -261,8 +261,10 @@ def check(exercise: str, answer: Any) -> bool:
         return _unanswered(exercise)
     ctx = current_context()
     want = LessonKey(ctx).expect(exercise) if ctx is not None else None
-    if want is None:
-        raise LessonError(f"no answer key for exercise {exercise!r} in this configuration")
+    if want is None:  # an exercise of another assignment: its grader has the key
+        _RESULTS[exercise] = RECORDED
+        print(f"{UNANSWERED_MARK} {exercise}: {RECORDED}")
+        return False
     try:
         observed = observe(exercise, answer, ctx)
     except NotPlain as err:

@@ -30,11 +30,16 @@ from pathlib import Path
 import nbformat
 
 from mnli_lesson.errors import LessonError
+from mnli_lesson.store import make_folder
 
 BEGIN_SOLUTION, END_SOLUTION = "### BEGIN SOLUTION", "### END SOLUTION"
 BEGIN_STUDENT, END_STUDENT = "### BEGIN STUDENT", "### END STUDENT"
 ANSWER_TAG, DISCUSS_TAG = "answer", "discuss"
 ANSWER_TEXT = "YOUR ANSWER HERE"
+# Prose for one version only, in any markdown cell (invisible when rendered): the lines between
+# the first two are left out of the student version; the third's text replaces them there.
+PROSE_BEGIN, PROSE_END, PROSE_STUDENT = ("<!-- BEGIN SOLUTION PROSE -->",
+                                         "<!-- END SOLUTION PROSE -->", "<!-- STUDENT: ")
 MANIFEST = ".mnli-assignment.json"  # marks a folder this module wrote, with its files' hashes
 
 
@@ -130,6 +135,20 @@ def student_source(source: str, where: str, *, code: bool = True) -> str:
     return "\n".join(out)
 
 
+def student_prose(source: str, where: str) -> str:
+    """A markdown cell for students: solution-only prose out, student-only prose in."""
+    lines = source.splitlines()
+    spans = _blocks(lines, PROSE_BEGIN, PROSE_END, where)
+    drop = {i for begin, end in spans for i in range(begin, end + 1)}
+    out = []
+    for i, line in enumerate(lines):
+        if line.strip().startswith(PROSE_STUDENT) and line.strip().endswith("-->"):
+            out.append(line.strip()[len(PROSE_STUDENT):-3].strip())
+        elif i not in drop:
+            out.append(line)
+    return "\n".join(out)
+
+
 def clear_outputs(nb) -> None:
     """No outputs, execution counts, timings or widget state: versions are handed out clean."""
     nb.metadata.pop("widgets", None)
@@ -175,11 +194,16 @@ def solution_version(nb, name: str = "notebook"):
     return out
 
 
-def student_version(nb, name: str = "notebook"):
-    """The student copy: solutions replaced by runnable placeholders, checks locked."""
+def student_version(nb, name: str = "notebook", handout_url: str | None = None):
+    """The student copy: solutions replaced by runnable placeholders, checks locked, and the
+    Colab badge and set-up cell pointing at ``handout_url`` (none without it), never at the
+    lesson's repository, which holds the solutions."""
+    from mnli_lesson.colab import for_students
+
     _validate(nb, name)
     out = copy.deepcopy(nb)
     clear_outputs(out)
+    for_students(out, name, handout_url)
     for i, cell in enumerate(out.cells):
         meta, where = nbgrader_meta(cell), f"{name} cell {i + 1}"
         if meta.get("solution"):
@@ -192,6 +216,8 @@ def student_version(nb, name: str = "notebook"):
             else:
                 code = cell.cell_type == "code"
                 cell.source = student_source(cell.source, where, code=code)
+        elif cell.cell_type == "markdown":
+            cell.source = student_prose(cell.source, where)
         if meta.get("locked") or meta.get("grade"):
             cell.metadata["nbgrader"] = {**meta, "locked": True}
             cell.metadata["editable"] = False
@@ -212,12 +238,26 @@ def _check_out_dir(src: Path, out: Path) -> dict[str, str]:
         raise LessonError(f"output folder {out} is a file; choose another --out")
     if not out.exists() or not any(out.iterdir()):
         return {}
+    not_ours = LessonError(f"output folder {out} is not empty and is not an earlier "
+                           "assignment; choose an empty or new --out")
     try:
         written = json.loads((out / MANIFEST).read_text())["files"]
+        names = [Path(rel) for rel in written]
     except (OSError, ValueError, KeyError, TypeError):
-        raise LessonError(f"output folder {out} is not empty and is not an earlier assignment; "
-                          "choose an empty or new --out") from None
-    for path in sorted(p for p in out.rglob("*") if p.is_file() and p.name != MANIFEST):
+        raise not_ours from None
+    # A manifest lists only the files this tool writes: <kind>/<name>.ipynb, nothing else
+    # (an edited one naming ../x or /etc/x must not make it delete those).
+    if any(len(n.parts) != 2 or n.parts[0] not in ("solution", "student")
+           or n.suffix != ".ipynb" for n in names):
+        raise not_ours
+    for kind in ("solution", "student"):
+        if (out / kind).is_symlink():
+            raise LessonError(f"{out / kind} is a symbolic link; the assignment writes only "
+                              "into folders it made: move it away or choose another --out")
+    for path in sorted(p for p in out.rglob("*") if (p.is_file() or p.is_symlink())
+                       and p.name != MANIFEST):
+        if path.is_symlink():
+            raise LessonError(f"{path} is a symbolic link; move it away or choose another --out")
         rel = path.relative_to(out).as_posix()
         if rel not in written:
             raise LessonError(f"{path} was not written by this tool; move it away or choose "
@@ -228,9 +268,11 @@ def _check_out_dir(src: Path, out: Path) -> dict[str, str]:
     return written
 
 
-def make_assignment(src_dir: str | Path, out_dir: str | Path) -> dict[str, list[Path]]:
+def make_assignment(src_dir: str | Path, out_dir: str | Path,
+                    handout_url: str | None = None) -> dict[str, list[Path]]:
     """Write ``out_dir/solution/*.ipynb`` and ``out_dir/student/*.ipynb`` from ``src_dir``.
 
+    ``handout_url`` is the repository students open on Colab (it must not hold solutions).
     An earlier assignment in ``out_dir`` is replaced; any other content is refused.
     """
     src, out = Path(src_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
@@ -249,7 +291,8 @@ def make_assignment(src_dir: str | Path, out_dir: str | Path) -> dict[str, list[
             why = (str(err).strip().splitlines() or [type(err).__name__])[0][:120]
             raise LessonError(f"{path} is not a readable notebook ({why}); fix or remove it"
                               ) from None
-        versions[path.name] = (solution_version(nb, path.name), student_version(nb, path.name))
+        versions[path.name] = (solution_version(nb, path.name),
+                               student_version(nb, path.name, handout_url))
     for rel in old:
         (out / rel).unlink(missing_ok=True)
     written: dict[str, list[Path]] = {"solution": [], "student": []}
@@ -257,7 +300,7 @@ def make_assignment(src_dir: str | Path, out_dir: str | Path) -> dict[str, list[
     for name, pair in versions.items():
         for kind, nb in zip(("solution", "student"), pair, strict=True):
             target = out / kind / name
-            target.parent.mkdir(parents=True, exist_ok=True)
+            make_folder(target.parent)  # one line below /proc or a file, not a traceback
             nbformat.write(nb, target)
             written[kind].append(target)
             hashes[target.relative_to(out).as_posix()] = _sha(target)

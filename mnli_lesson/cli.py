@@ -34,7 +34,13 @@ from mnli_lesson.config import (
     resolve_config,
 )
 from mnli_lesson.errors import LessonError
-from mnli_lesson.lesson_notebooks import EXTRA_HINT, lesson_notebooks, notebooks_dir, require
+from mnli_lesson.ledger import Ledger
+from mnli_lesson.lesson_notebooks import (
+    execute_all,
+    lesson_notebooks,
+    notebooks_dir,
+    require,
+)
 
 NAMES = ("finetune-vs-frozen", "pretrained-vs-scratch", "scratch-learning-rate", "data-efficiency")
 NOTEBOOKS_DIR = notebooks_dir()  # the installed package's copy, else the checkout's
@@ -110,7 +116,8 @@ def _flag_type(name: str, kind: object) -> Callable[[str], object]:
         try:
             value = parse_value(name, text, kind)
         except LessonError as err:  # "MNLI_LESSON_X='a' is not ...": here the flag says which
-            reason = str(err).removeprefix(f"{ENV_PREFIX}{name.upper()}=")
+            reason = str(err).removeprefix(f"{ENV_PREFIX}{name.upper()}=").replace(
+                f"{ENV_PREFIX}{name.upper()} is empty: unset it or", "empty:")
             spelling = _SPELLING.get(_kind_of(kind) or "")
             hint = f"; use {spelling[1]}" if spelling else ""
             raise argparse.ArgumentTypeError(reason + hint) from None
@@ -238,52 +245,21 @@ def _notebook_env(args: argparse.Namespace, cfg, out: Path) -> dict[str, str]:
     return env
 
 
-def _notebook_error(err: Exception, notebook: str, copy: Path) -> LessonError:
-    """One line for a failed notebook: a LessonError's own message, else where it failed."""
-    name = getattr(err, "ename", type(err).__name__)
-    value = str(getattr(err, "evalue", "") or "").strip().splitlines()
-    if name == "LessonError" and value:
-        return LessonError(value[-1])
-    first = value[-1] if value else ""
-    return LessonError(f"{notebook} stopped with {name}: {first[:200]} (the executed copy, "
-                       f"with the full traceback, is {copy})")
-
-
 def cmd_lesson(args: argparse.Namespace) -> int:
     """Execute every notebook on the chosen profile; executed copies go to OUT/notebooks."""
-    try:
-        import ipykernel  # noqa: F401  (the kernel the notebooks run in)
-        import nbformat
-        from nbclient import NotebookClient
-        from nbclient.exceptions import CellExecutionError, DeadKernelError
-    except ImportError as err:
-        raise LessonError(f"running the notebooks needs {err.name}: {EXTRA_HINT}") from None
-
+    require("ipykernel", "nbformat", "nbclient", task="running the notebooks")
     cfg = _resolve(args)  # fail early, before any notebook starts, on a bad setting
     out = _out_folder(cfg).resolve()
     notebooks = lesson_notebooks(NOTEBOOKS_DIR)
+    target = out / "notebooks"
+    if target.resolve() == NOTEBOOKS_DIR.resolve():
+        raise LessonError(f"--out {out} would write the executed copies over the lesson's own "
+                          "notebooks; choose another --out")
+    target.mkdir(parents=True, exist_ok=True)
+    ledger = Ledger(target, "lesson")
+    ledger.check([p.name for p in notebooks])  # never replace what a user wrote there
     os.environ.update(_notebook_env(args, cfg, out))
-    (out / "notebooks").mkdir(parents=True, exist_ok=True)
-    for path in notebooks:
-        print(f"running {path.name} on the {cfg.profile} profile ...", flush=True)
-        nb = nbformat.read(path, as_version=4)
-        copy = out / "notebooks" / path.name
-        client = NotebookClient(nb, timeout=None, kernel_name="python3",
-                                resources={"metadata": {"path": str(NOTEBOOKS_DIR)}})
-        try:
-            # The kernel's own chatter (e.g. its warning about TCP without encryption) goes to
-            # a log beside the executed notebooks, not to the user's terminal.
-            with open(out / "notebooks" / "kernel.log", "a", encoding="utf-8") as log:
-                client.execute(stderr=log)
-        except CellExecutionError as err:
-            if getattr(err, "ename", "") == "KeyboardInterrupt":
-                raise KeyboardInterrupt from None
-            raise _notebook_error(err, path.name, copy) from None
-        except DeadKernelError:  # Ctrl-C reaches the kernel too, which then dies
-            raise KeyboardInterrupt from None
-        finally:
-            nbformat.write(nb, copy)
-        print(f"  wrote {copy}")
+    execute_all(notebooks, target, NOTEBOOKS_DIR, cfg.profile, ledger)
     return 0
 
 
@@ -311,7 +287,7 @@ def cmd_assignment(args: argparse.Namespace) -> int:
     require("nbformat", task="writing the assignment")
     from mnli_lesson.classroom import make_assignment
 
-    written = make_assignment(args.src or NOTEBOOKS_DIR, args.out)
+    written = make_assignment(args.src or NOTEBOOKS_DIR, args.out, args.handout_url)
     for kind, paths in written.items():
         print(f"{kind}: {len(paths)} notebooks in {paths[0].parent}")
     return 0
@@ -355,6 +331,8 @@ def _register_classroom(subparsers) -> None:
     p = subparsers.add_parser("assignment", help="write solution and student notebooks")
     p.add_argument("--src", help="source notebooks (default: the lesson's own)")
     p.add_argument("--out", required=True, help="new or earlier assignment folder")
+    p.add_argument("--handout-url", help="repository the student notebooks' Colab badge and "
+                   "set-up cell open (never the lesson's: it holds the solutions)")
     p.set_defaults(func=cmd_assignment)
     p = subparsers.add_parser("grade", help="run submitted notebooks and write a grades CSV")
     p.add_argument("submissions", help="folder of <student>/NN_*.ipynb or <student>__NN_*.ipynb")

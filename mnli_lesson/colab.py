@@ -31,13 +31,18 @@ def badge_markdown(notebook: str, repo_url: str = REPO_URL, branch: str = BRANCH
             f"({target})")
 
 
-def setup_source(repo_url: str = REPO_URL) -> str:
+def setup_source(repo_url: str | None = REPO_URL) -> str:
     """The first code cell: on Colab, install the package; keep ``out/`` on Drive if asked.
 
     Colab's own CUDA build of torch is never replaced: the package is installed without
-    extras, and torch is already there. A zip built by ``make dist`` and uploaded to
-    /content is used when present (Colab's uploader takes files, not folders).
+    extras, and torch is already there. A zip uploaded to /content is used when present
+    (Colab's uploader takes files, not folders); else the repository is cloned (no clone at all
+    when ``repo_url`` is None: a hand-out without a public repository). When neither works the
+    cell stops with one message saying what to upload, so no later cell fails on its own.
     """
+    clone = (f"    if not repo.is_dir():\n        !git clone -q --depth 1 {repo_url} {{repo}}\n"
+             if repo_url else "")
+    why = f"{repo_url} could not be cloned" if repo_url else "no mnli-lesson.zip was uploaded"
     return f'''# Colab only (does nothing elsewhere): install the lesson, keep Colab's own torch.
 # KEEP_ON_DRIVE = True stores results and checkpoints on Google Drive, so that a session
 # that disconnects resumes from its checkpoints instead of starting again.
@@ -50,8 +55,10 @@ if "google.colab" in sys.modules:
     repo = Path("/content/mnli-lesson")
     if Path("/content/mnli-lesson.zip").is_file() and not repo.is_dir():
         !unzip -q /content/mnli-lesson.zip -d /content
-    if not repo.is_dir():
-        !git clone -q --depth 1 {repo_url} {{repo}}
+{clone}    if not (repo / "pyproject.toml").is_file():
+        raise RuntimeError(
+            "{why}; upload "
+            "mnli-lesson.zip (Files panel on the left) and run this cell again")
     %pip install -q {{repo}}
     os.chdir(repo / "notebooks")
     if KEEP_ON_DRIVE:
@@ -60,6 +67,22 @@ if "google.colab" in sys.modules:
         drive.mount("/content/drive")
         os.environ["MNLI_LESSON_OUT_DIR"] = "/content/drive/MyDrive/mnli-lesson-out"
 '''
+
+
+def for_students(nb, name: str, handout_url: str | None) -> None:
+    """Point a student version's badge and set-up cell at the hand-out repository, never at
+    the lesson's (it holds the solutions); without one, no badge and no clone."""
+    cells = []
+    for cell in nb.cells:
+        tags = cell.metadata.get("tags", [])
+        if BADGE_TAG in tags:
+            if not handout_url:
+                continue
+            cell.source = badge_markdown(name, handout_url)
+        if SETUP_TAG in tags:
+            cell.source = setup_source(handout_url)
+        cells.append(cell)
+    nb.cells = cells
 
 
 def sync_notebook(path: Path, repo_url: str = REPO_URL) -> bool:

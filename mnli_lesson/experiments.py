@@ -33,6 +33,7 @@ from mnli_lesson.models import (
     build_model,
     check_max_length,
     check_tokenizer_fits,
+    check_unknown_share,
     load_tokenizer,
     parameter_counts,
 )
@@ -191,6 +192,7 @@ def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
     data = data if data is not None else load_mnli(cfg.data)
     source = resolve_checkpoint(cfg.model)
     tokenizer = load_tokenizer(cfg.model)
+    check_unknown_share(tokenizer, [*data.train.premise[:500], *data.train.hypothesis[:500]])
     check_max_length(cfg, source)
     eval_sets, digests = {}, []
     for split in EVAL_SPLITS:
@@ -369,10 +371,7 @@ def compare(
     keep_models: bool = True,
 ) -> ComparisonResult:
     """Run (or reload) every run of comparison ``name``; stops early if one is interrupted.
-
-    The returned result also holds the trained models (``.models``) and the tokenizer, which
-    are not saved with it.
-    """
+    The result also holds the trained models (``.models``) and the tokenizer, not saved."""
     from mnli_lesson.config import check_config
 
     check_config(cfg)  # a configuration edited after resolution is checked again here
@@ -383,6 +382,8 @@ def compare(
     planned = plan(name, cfg, len(prepared.data.train))
     if only is not None:
         planned = [p for p in planned if p.spec.slug in set(only)]
+    if out_dir is not None and not str(out_dir).strip():  # "" would write into the cwd
+        raise LessonError("out_dir is empty: give a folder (--out DIR, MNLI_LESSON_OUT_DIR)")
     folder = Path(out_dir if out_dir is not None else cfg.out_dir).expanduser() / name
     result = ComparisonResult(name=name, profile=cfg.profile, model=cfg.model, data=cfg.data)
     for p in planned:

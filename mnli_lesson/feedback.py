@@ -20,6 +20,10 @@ from mnli_lesson.errors import LessonError
 
 MARKER = ".mnli-grade"
 POINTS_FIELDS = ("student", "notebook", "question", "points")
+#: The grades CSV's first columns; one column per exercise follows.
+FIELDS = ("student", "notebook", "problem", "points", "points_total", "checks_passed",
+          "checks_total", "tampered", "ran_to_end", "first_error", "notes", "submission_sha256",
+          "graded_with")
 
 
 def _own(folder: Path) -> Path:
@@ -157,3 +161,28 @@ def _is_number(text: str) -> bool:
     except ValueError:
         return False
     return True
+
+
+def write_csv(rows: list[dict], out_csv: Path, columns: list[str]) -> None:
+    tmp = out_csv.with_name(out_csv.name + ".part")
+    with open(tmp, "w", newline="", encoding="utf-8") as f:
+        writer = csv.DictWriter(f, fieldnames=[*FIELDS, *columns], extrasaction="ignore")
+        writer.writeheader()
+        writer.writerows(sorted(rows, key=lambda r: (r["student"], r["notebook"])))
+    tmp.replace(out_csv)  # a reader never sees half a file
+
+
+def earlier_rows(out_csv: Path) -> dict[tuple[str, str], dict]:
+    """Rows of an earlier run of this grader at ``out_csv`` ({} if none); anything else
+    there is refused: the grader replaces only its own files."""
+    if not out_csv.exists():
+        return {}
+    try:
+        with open(out_csv, newline="", encoding="utf-8") as f:
+            reader = csv.DictReader(f)
+            if tuple(reader.fieldnames or ())[:len(FIELDS)] != FIELDS:
+                raise ValueError
+            return {(r["student"], r["notebook"]): r for r in reader}
+    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
+        raise LessonError(f"{out_csv} exists and is not a grades CSV this tool wrote; "
+                          "choose another --out") from None

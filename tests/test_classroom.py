@@ -181,5 +181,45 @@ def test_cli_assignment(tmp_path, capsys):
     args = parser.parse_args(["assignment", "--src", str(src), "--out", str(tmp_path / "o")])
     assert args.func(args) == 0
     assert "student: 1 notebooks" in capsys.readouterr().out
-    args = parser.parse_args(["grade", "subs", "--out", "g.csv", "--timeout", "30"])
-    assert (args.profile, args.timeout, args.jobs) == ("tiny", 30.0, 1)
+    args = parser.parse_args(["grade", "subs", "--out", "g.csv", "--timeout", "30",
+                              "--release", "a/student"])
+    assert (args.profile, args.timeout, args.jobs, args.unsafe) == ("tiny", 30.0, 1, False)
+    with pytest.raises(SystemExit):  # without the release there is nothing to judge against
+        parser.parse_args(["grade", "subs", "--out", "g.csv"])
+
+
+def test_solution_prose_is_left_out_of_the_student_version():
+    from mnli_lesson.classroom import student_prose
+
+    source = ("## Q1\n\nCommon text.\n<!-- BEGIN SOLUTION PROSE -->\n`q1_answer` writes it.\n"
+              "<!-- END SOLUTION PROSE -->\n<!-- STUDENT: Write your answer below. -->\nEnd.")
+    assert student_prose(source, "cell") == ("## Q1\n\nCommon text.\nWrite your answer below."
+                                              "\nEnd.")
+    with pytest.raises(LessonError, match="has no"):
+        student_prose("<!-- BEGIN SOLUTION PROSE -->\nopen", "cell 3")
+
+
+def test_assignment_never_deletes_or_writes_through_what_it_did_not_make(tmp_path):
+    import json
+
+    src = write_source(tmp_path / "src").parent
+    out = tmp_path / "out"
+    make_assignment(src, out)
+    manifest = out / ".mnli-assignment.json"
+    body = json.loads(manifest.read_text())
+    keep = tmp_path / "precious.txt"
+    keep.write_text("mine")
+    for bad in ("../precious.txt", str(keep)):  # an edited or foreign manifest
+        manifest.write_text(json.dumps({**body, "files": {**body["files"], bad: "x"}}))
+        with pytest.raises(LessonError, match="not an earlier assignment"):
+            make_assignment(src, out)
+        assert keep.read_text() == "mine"
+    manifest.write_text(json.dumps(body))
+    mine = tmp_path / "my-edits"
+    (out / "student").rename(mine)
+    (out / "student").symlink_to(mine)  # the user's own folder, linked in
+    with pytest.raises(LessonError, match="is a symbolic link"):
+        make_assignment(src, out)
+    assert sorted(p.name for p in mine.iterdir()) == ["01_mean.ipynb"]
+    with pytest.raises(LessonError, match="choose another --out"):
+        make_assignment(src, keep / "sub")  # below a regular file: one line

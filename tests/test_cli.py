@@ -806,7 +806,8 @@ def test_ctrl_c_during_a_sweep_is_one_line(tmp_path, monkeypatch, capsys):
                                          ("--jobs", "1e9")])
 def test_grade_numbers_are_checked_before_anything_runs(tmp_path, capsys, flag, value):
     """A timeout of nan gave every cell 1 s; inf crashed inside the grader: both refused."""
-    assert main(["grade", str(tmp_path), "--out", str(tmp_path / "g.csv"), flag, value]) == 2
+    assert main(["grade", str(tmp_path), "--release", str(tmp_path), "--out",
+                 str(tmp_path / "g.csv"), flag, value]) == 2
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: argument {flag}: '{value}' is not a") and "\n" not in err
     assert not (tmp_path / "g.csv").exists()

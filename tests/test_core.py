@@ -12,21 +12,17 @@
 from __future__ import annotations
 
 import ast
-import contextlib
 import inspect
-import io
 import re
 from pathlib import Path
 
 import nbformat
-import pandas as pd
 import pytest
 import torch
 
 from mnli_lesson import checks, core
 from mnli_lesson.checkpoints import resolve_checkpoint
-from mnli_lesson.data import load_mnli, stratified_subset
-from mnli_lesson.models import build_model, load_tokenizer
+from mnli_lesson.models import build_model
 
 ROOT = Path(__file__).resolve().parent.parent
 NOTEBOOKS = ROOT / "notebooks"
@@ -92,28 +88,22 @@ def test_the_plain_build_equals_the_checked_one(init):
 
 
 @pytest.fixture(scope="module")
-def tiny_namespace() -> dict:
-    """What the notebooks' check cells read, on the tiny model."""
-    checkpoint = resolve_checkpoint("tiny")
-    tokenizer = load_tokenizer("tiny")
-    data = load_mnli("sample")
-    model = core.build_model(checkpoint, seed=0)
-    pairs = stratified_subset(data.train, 24, seed=0)
-    return {"checks": checks, "core": core, "torch": torch, "pd": pd, "data": data,
-            "copy": __import__("copy"),
-            "model": model, "tokenizer": tokenizer, "checkpoint": checkpoint, "SEED": 0,
-            "device": torch.device("cpu"), "LABELS": core.LABELS,
-            "train_set": core.encode_pairs(tokenizer, pairs, 64),
-            "collate": core.make_collator(tokenizer),
-            "get_scheduler": __import__("transformers").get_scheduler}
+def tiny_key(tmp_path_factory):
+    """The answer key on the tiny profile, as the grader builds it."""
+    from mnli_lesson.answer_key import LessonKey
+    from mnli_lesson.config import resolve_config
+    from mnli_lesson.exercises import Context
+
+    ctx = Context(resolve_config("tiny"), results=tmp_path_factory.mktemp("results"))
+    return LessonKey(ctx), ctx
 
 
-def run_check(namespace: dict, source: str, **answers) -> str:
-    """Run a check cell with ``answers`` defined; return what it printed."""
-    out = io.StringIO()
-    with contextlib.redirect_stdout(out):
-        exec(source, {**namespace, **answers})  # noqa: S102 - the project's own cell
-    return out.getvalue()
+def judge(tiny_key, exercise: str, answer) -> str:
+    """What the grader (and the self-check) says of ``answer``: right / not right yet / ..."""
+    from mnli_lesson.exercises import observe
+
+    key, ctx = tiny_key
+    return checks.verdict(key.expect(exercise), observe(exercise, answer, ctx))[0]
 
 
 def _step_without(line: str):
@@ -132,54 +122,45 @@ WRONG_STEPS = {
 }
 
 
-def test_the_step_check_passes_the_reference_and_fails_slips(tiny_namespace):
-    cell = check_code("03_finetune_vs_frozen.ipynb", "ex03-step-check")
-    assert "right" in run_check(tiny_namespace, cell, training_step=core.training_step)
-    assert "not answered" in run_check(tiny_namespace, cell, training_step=None)
+def test_the_step_check_passes_the_reference_and_fails_slips(tiny_key):
+    assert check_code("03_finetune_vs_frozen.ipynb", "ex03-step-check").endswith(
+        'checks.check("ex03-step", training_step);')
+    solved: dict = {}
+    exec(solution_code("03_finetune_vs_frozen.ipynb", "ex03-step"),  # noqa: S102
+         {"torch": torch, "autocast_for": core.autocast_for}, solved)
+    assert judge(tiny_key, "ex03-step", solved["training_step"]) == checks.RIGHT
+    assert judge(tiny_key, "ex03-step", None) == checks.UNANSWERED
     for slip, line in WRONG_STEPS.items():
-        with pytest.raises(checks.CheckFailed):
-            run_check(tiny_namespace, cell, training_step=_step_without(line))
-            pytest.fail(f"the check passed a training_step with {slip}")
+        assert judge(tiny_key, "ex03-step", _step_without(line)) == checks.WRONG, slip
 
     def attached(*args, **kwargs):  # the loss still holding its graph
         loss = core.training_step(*args, **kwargs)
         return loss.clone().requires_grad_(True)
 
-    with pytest.raises(checks.CheckFailed, match="detached"):
-        run_check(tiny_namespace, cell, training_step=attached)
+    with pytest.raises(ValueError, match="detached"):
+        judge(tiny_key, "ex03-step", attached)
 
 
-def test_the_other_code_checks_fail_wrong_code(tiny_namespace):
+def test_the_other_code_checks_fail_wrong_code(tiny_key):
     cases = [
-        ("02_model_io.ipynb", "ex02-freeze-check", "freeze_encoder",
-         core.freeze_encoder, lambda m: m.requires_grad_(False)),
-        ("03_finetune_vs_frozen.ipynb", "ex03-pool-check", "mean_pool",
-         core.mean_pool, lambda hidden, mask: hidden.mean(dim=1)),
-        ("03_finetune_vs_frozen.ipynb", "ex03-accuracy-check", "accuracy_from_logits",
+        ("ex02-freeze", core.freeze_encoder, lambda m: m.requires_grad_(False)),
+        ("ex03-pool", core.mean_pool, lambda hidden, mask: hidden.mean(dim=1)),
+        ("ex03-accuracy",
          lambda logits, labels: (logits.argmax(-1) == labels).float().mean().item(),
          lambda logits, labels: (logits.argmax(-1) == labels).sum().item()),
     ]
-    for notebook, grade_id, name, right, wrong in cases:
-        cell = check_code(notebook, grade_id)
-        assert "right" in run_check(tiny_namespace, cell, **{name: right}), grade_id
-        with pytest.raises(checks.CheckFailed):
-            run_check(tiny_namespace, cell, **{name: wrong})
+    for exercise, right, wrong in cases:
+        assert judge(tiny_key, exercise, right) == checks.RIGHT, exercise
+        assert judge(tiny_key, exercise, wrong) == checks.WRONG, exercise
 
 
-def test_the_encode_check_passes_the_lesson_encoding_only(tiny_namespace):
-    cell = check_code("02_model_io.ipynb", "ex02-encode-check")
-    picks = stratified_subset(tiny_namespace["data"].validation_matched, 4, seed=0)
-    namespace = {**tiny_namespace, "picks": picks, "hypothesis": picks["hypothesis"][0],
-                 "np": __import__("numpy"), "cfg": type("Cfg", (), {"max_length": 64})}
-    right = solution_code("02_model_io.ipynb", "ex02-encode")
+def test_the_encode_check_passes_the_lesson_encoding_only(tiny_key):
     solved: dict = {}
-    exec(right, solved)  # noqa: S102
-    assert "right" in run_check(namespace, cell, encode_pair=solved["encode_pair"])
-    with pytest.raises(checks.CheckFailed):  # never truncated
-        run_check(namespace, cell, encode_pair=lambda t, p, h, m: t(p, h))
-    with pytest.raises(checks.CheckFailed):  # hypothesis first
-        run_check(namespace, cell,
-                  encode_pair=lambda t, p, h, m: t(h, p, truncation=True, max_length=m))
+    exec(solution_code("02_model_io.ipynb", "ex02-encode"), solved)  # noqa: S102
+    assert judge(tiny_key, "ex02-encode", solved["encode_pair"]) == checks.RIGHT
+    assert judge(tiny_key, "ex02-encode", lambda t, p, h, m: t(p, h)) == checks.WRONG  # untruncated
+    hypothesis_first = lambda t, p, h, m: t(h, p, truncation=True, max_length=m)  # noqa: E731
+    assert judge(tiny_key, "ex02-encode", hypothesis_first) == checks.WRONG
 
 
 # --------------------------------------------------------------------------- transfer
