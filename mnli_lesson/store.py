@@ -160,11 +160,9 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
                           "file is in the way): choose another folder with --out") from None
     except OSError as err:
         raise (looping if err.errno == errno.ELOOP else _folder_failure(folder, err)) from None
-    try:  # a name of its own: a user's file in the folder is never touched
-        with tempfile.NamedTemporaryFile(dir=folder, prefix=".mnli-write-test-"):
-            pass
-    except OSError as err:
-        raise _write_failure(folder / ".mnli-write-test", err) from None
+    probe = folder / f".mnli-write-test-{os.getpid()}-{os.urandom(4).hex()}"  # never a user's
+    atomic_write(probe, b"ok")
+    probe.unlink(missing_ok=True)
     try:
         free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
     except (OSError, AttributeError):  # not every platform tells

@@ -17,7 +17,7 @@ pairs side by side, in four stages:
 Run (from the repository root; one thread, as on a shared 2-core machine):
 
     OMP_NUM_THREADS=1 .venv/bin/python scripts/diagnose_sample.py \
-        --real /work/shared/data/mnli-sample --cache /tmp/diagnose_probs.npz | tee /tmp/diag.log
+        --real ../shared/data/mnli-sample --cache /tmp/diagnose_probs.npz | tee /tmp/diag.log
 
 ``--cache`` keeps the model's probabilities so that a second run reprints every table without
 training again; ``--no-model`` skips stage 3 (seconds instead of minutes).
@@ -173,7 +173,8 @@ class Progress(core.Callback):
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("--real", default="/work/shared/data/mnli-sample",
+    shared = Path(os.environ.get("MNLI_LESSON_SHARED", "../shared"))  # beside the checkout
+    parser.add_argument("--real", default=str(shared / "data" / "mnli-sample"),
                         help="folder with real MNLI train/validation CSVs (Kaggle layout)")
     parser.add_argument("--train-size", type=int, default=2000,
                         help="real pairs the model is fine-tuned on (the offline recipe's 2,000)")
@@ -274,7 +275,7 @@ def main() -> None:
 
     # ------------------------------------------------------------------ stage 3: the model
     if not args.no_model:
-        encoder = offline_encoder() or Path("/work/shared/models/all-MiniLM-L6-v2")
+        encoder = offline_encoder() or shared / "models" / "all-MiniLM-L6-v2"
         from transformers import AutoTokenizer
         tokenizer = AutoTokenizer.from_pretrained(str(encoder))
         scored = {"real val_m": real.validation_matched, "sample val_m": sample.validation_matched,

@@ -162,8 +162,11 @@ def test_known_checkpoint_with_a_smaller_vocabulary(minilm):
 def test_unknown_checkpoint_with_a_smaller_vocabulary(folder, tmp_path, capsys):
     tiny_tokenizer_json(folder, lambda v: {t: i for t, i in v.items() if i < 1000})
     line = run_cli(folder, tmp_path, capsys)
-    assert "the tokenizer has 1000 tokens but the weights were trained with 1500" in line
-    assert "vocab_size" in line and "tokenizer saved with this checkpoint" in line
+    # Whichever check reads it first: the [UNK] share on the training pairs (the dropped ids
+    # are a third of the pieces) or the size against config.json's vocab_size.
+    assert ("the tokenizer has 1000 tokens but the weights were trained with 1500" in line
+            and "vocab_size" in line) or "into [UNK] (more than 2%)" in line
+    assert "tokenizer saved with this checkpoint" in line
 
 
 def test_padded_embeddings_are_not_another_vocabulary(tiny):
