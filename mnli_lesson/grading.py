@@ -133,8 +133,11 @@ class Grader:
         status = record.get("status")
         if status == "unanswered":
             return UNANSWERED, ""
-        if status in ("not a plain value", "raised"):
-            return WRONG, _one_line(f"{status}: {record.get('detail', '')}")
+        if status == "not a plain value":  # e.g. an object whose == is always true
+            return status, _one_line(f"give a number, a word or a short list, not "
+                                     f"{record.get('detail', '')}")
+        if status == "raised":
+            return WRONG, _one_line(f"your function raised {record.get('detail', '')}")
         if status != "answered":
             return "could not be read", "the answer's name is not defined when the check runs"
         return verdict(self.key.expect(check.exercise), record.get("value"))

@@ -151,11 +151,14 @@ def test_cheats_score_nothing(release, tmp_path):
                "    return lines\n"
                "get_ipython().input_transformers_post.append(fake)")
     submit(release, subs / "jon" / "01_mean.ipynb", mean="mean = 0", extra=rewrite)
+    submit(release, subs / "kim" / "01_mean.ipynb", mean=MEAN,  # the check moved up
+           edit=lambda nb: nb.cells.insert(1, nb.cells.pop(2)))
     rows = run(subs, tmp_path / "grades.csv", release)
     assert (rows["jon"]["mean"], rows["jon"]["points"]) == ("could not be read", 0)
     assert rows["eve"]["mean"] == "not right yet" and "mean-check (edited)" in rows["eve"][
         "tampered"]
-    assert rows["fay"]["mean"] == "not right yet"  # a float subclass is not a plain value
+    assert rows["fay"]["mean"] == "not a plain value"  # a float subclass, == always true
+    assert (rows["kim"]["mean"], rows["kim"]["tampered"]) == ("right", "mean-check (moved)")
     assert rows["gus"]["mean"] in ("check cell failed", "could not be read", "not right yet")
     assert rows["gus"]["points"] == 0 and rows["gus"]["ran_to_end"] == "false"
     assert (rows["hal"]["mean"], rows["hal"]["tampered"]) == ("right", "mean-check (deleted)")
