@@ -1,7 +1,7 @@
 """Which files a command wrote in a folder, so that it replaces only those.
 
 A command that writes into a folder the user chose records each file's sha256 in
-``<folder>/.mnli-written.json``. Before writing again it asks ``check``: a file in its way that
+``<folder>/.written-by-mnli-lesson``. Before writing again it asks ``check``: a file in its way that
 it did not write, or that was edited since (say, a student's answers in an executed notebook),
 is refused in one line, never replaced.
 """
@@ -15,7 +15,7 @@ from pathlib import Path
 from mnli_lesson.errors import LessonError
 from mnli_lesson.store import atomic_write
 
-NAME = ".mnli-written.json"
+NAME = ".written-by-mnli-lesson"  # JSON inside; no .json suffix, so no glob of results finds it
 
 
 def _sha(path: Path) -> str:

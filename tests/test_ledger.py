@@ -25,7 +25,7 @@ def test_ledger_replaces_only_its_own_unchanged_files(tmp_path):
     (tmp_path / "mine.ipynb").write_text('{"answers": 1}')  # a student worked in the copy
     with pytest.raises(LessonError, match="was edited after `mnli-lesson lesson`"):
         Ledger(tmp_path, "lesson").check(["mine.ipynb"])
-    (tmp_path / ".mnli-written.json").write_text("[not json")
+    (tmp_path / ".written-by-mnli-lesson").write_text("[not json")
     with pytest.raises(LessonError, match="is damaged"):
         Ledger(tmp_path, "lesson")
 
