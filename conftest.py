@@ -67,3 +67,19 @@ def record_training(monkeypatch):
         return calls
 
     return start
+
+
+@pytest.fixture(scope="module")
+def tiny(tmp_path_factory) -> Path:
+    """The tiny checkpoint, built once per module in its own folder."""
+    from mnli_lesson.checkpoints import build_tiny_checkpoint
+
+    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny")
+
+
+@pytest.fixture
+def folder(tiny, tmp_path) -> Path:
+    """A fresh copy of the tiny checkpoint (unknown to the lesson) that a test may damage."""
+    import shutil
+
+    return Path(shutil.copytree(tiny, tmp_path / "model"))

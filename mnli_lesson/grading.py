@@ -103,9 +103,10 @@ class Grader:
         nb, tampered, notes = protect.restore(nb, release)
         written = protect.written_answers(nb, release)
         row["tampered"], row["notes"] = "; ".join(tampered), "; ".join(notes)
-        run, executed = self._execute(nb, checks)
-        lines = {c.exercise: _collected(run, c.exercise) for c in checks}
         index = {protect.grade_id(c): i for i, c in enumerate(nb.cells)}
+        run, executed = self._execute(nb, {index[c.grade_id]: (c.exercise, c.expression)
+                                           for c in checks if c.grade_id in index})
+        lines = {c.exercise: _collected(run, c.exercise) for c in checks}
         failed_cells = set(run.get("error_cells", []))
         said: dict[str, str] = {}
         for check in checks:
@@ -142,23 +143,20 @@ class Grader:
             return "could not be read", "the answer's name is not defined when the check runs"
         return verdict(self.key.expect(check.exercise), record.get("value"))
 
-    def _execute(self, nb, checks) -> tuple[dict, object]:
-        """Run the restored notebook in a box; ``(run.json, executed notebook or None)``."""
+    def _execute(self, nb, probes: dict[int, tuple[str, str]]) -> tuple[dict, object]:
+        """Run the restored notebook in a box, collecting the answer after each cell in
+        ``probes`` (cell index -> exercise, expression); ``(run.json, executed or None)``."""
         with tempfile.TemporaryDirectory(prefix="mnli-grade-", dir=self.work) as tmp:
             exchange = Path(tmp)
-            positions = {protect.grade_id(c): i for i, c in enumerate(nb.cells)}
-            probes = {positions[c.grade_id]: (c.exercise, c.expression) for c in checks
-                      if c.grade_id in positions}
             boxed = not self.unsafe
             inside = "/exchange" if boxed else str(exchange)
-            out_dir, workdir = ("/box/out", "/box/work") if boxed else (
-                str(exchange / "out"), str(exchange / "work"))
+            root = "/box" if boxed else str(exchange)  # its work, home, tmp and out folders
             for sub in ("out", "work", "home", "tmp"):
                 (exchange / sub).mkdir()
             nbformat.write(nb, exchange / "submission.ipynb")
             (exchange / "plan.json").write_text(json.dumps(
-                {"probes": probes, "out_dir": out_dir, "workdir": workdir}))
-            env = self._env(out_dir, workdir if boxed else str(exchange))
+                {"probes": probes, "out_dir": f"{root}/out", "workdir": f"{root}/work"}))
+            env = self._env(root)
             argv = [sys.executable, "-c", RUNNER, inside, str(self.timeout), str(self.reference)]
             if boxed:
                 box = sandbox.Box(read_only=self._visible(), exchange=exchange, env=env,
@@ -191,14 +189,13 @@ class Grader:
                 executed = nbformat.read(exchange / "executed.ipynb", as_version=4)
         return run, executed
 
-    def _env(self, out_dir: str, home: str) -> dict[str, str]:
-        """A small environment: none of the grader's secrets; the lesson's own settings."""
+    def _env(self, root: str) -> dict[str, str]:
+        """A small environment: none of the grader's secrets; the lesson's own settings;
+        every folder it writes below ``root``."""
         env = {k: v for k, v in os.environ.items() if k in PASSED_ENV}
         env.update(_lesson_env())
-        env.update(HOME=f"{home}/home" if self.unsafe else "/box/home",
-                   TMPDIR=f"{home}/tmp" if self.unsafe else "/box/tmp",
-                   MPLCONFIGDIR=f"{home}/tmp" if self.unsafe else "/box/tmp",
-                   MNLI_LESSON_OUT_DIR=out_dir, MNLI_LESSON_PROFILE=self.cfg.profile,
+        env.update(HOME=f"{root}/home", TMPDIR=f"{root}/tmp", MPLCONFIGDIR=f"{root}/tmp",
+                   MNLI_LESSON_OUT_DIR=f"{root}/out", MNLI_LESSON_PROFILE=self.cfg.profile,
                    HF_HUB_OFFLINE="1", MPLBACKEND="Agg", PYTHONNOUSERSITE="1",
                    OMP_NUM_THREADS=str(self.threads))
         env["PYTHONPATH"] = str(self.package.parent)  # the copy without the key comes first

@@ -15,8 +15,8 @@ import zipfile
 from pathlib import Path
 
 import pytest
+from test_data import cli_error  # tests/ is on sys.path under pytest
 
-from mnli_lesson.cli import main
 from mnli_lesson.config import LessonConfig, check_config, resolve_config
 from mnli_lesson.csv_files import read_checked
 from mnli_lesson.data import SPLITS, load_mnli, sample_dir
@@ -51,17 +51,6 @@ def load_error(folder: Path) -> str:
     assert message.isprintable(), repr(message[:300])
     assert len(message) < 500, message[:600]
     return message
-
-
-def cli_error(capsys, argv: list[str]) -> str:
-    """The CLI's one ``error: ...`` line (exit status 2, no traceback)."""
-    rc = main(argv)
-    err = capsys.readouterr().err
-    assert "Traceback" not in err, err
-    assert rc == 2, err
-    lines = err.splitlines()
-    assert len(lines) == 1 and lines[0].startswith("error: "), err
-    return lines[0]
 
 
 def compare_error(capsys, out: Path, data: Path) -> str:

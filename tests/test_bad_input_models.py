@@ -11,7 +11,6 @@ from __future__ import annotations
 import errno
 import json
 import random
-import shutil
 from pathlib import Path
 
 import pandas as pd
@@ -20,7 +19,6 @@ from safetensors import SafetensorError
 from transformers import AutoTokenizer, BertConfig
 
 from mnli_lesson import experiments, store
-from mnli_lesson.checkpoints import build_tiny_checkpoint
 from mnli_lesson.cli import main
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import (
@@ -40,15 +38,6 @@ def _no_lesson_settings(clean_env):
     return clean_env
 
 
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-@pytest.fixture
-def folder(tiny, tmp_path) -> Path:
-    """A fresh copy of the tiny checkpoint (unknown to the lesson) that a test may damage."""
-    return Path(shutil.copytree(tiny, tmp_path / "model"))
 
 
 @pytest.fixture

@@ -9,7 +9,6 @@ from __future__ import annotations
 
 import json
 import os
-import shutil
 from pathlib import Path
 
 import pytest
@@ -23,7 +22,7 @@ from transformers import (
     DistilBertForSequenceClassification,
 )
 
-from mnli_lesson.checkpoints import build_tiny_checkpoint, quiet
+from mnli_lesson.checkpoints import quiet
 from mnli_lesson.cli import main
 from mnli_lesson.core import LABEL2ID, LABELS
 from mnli_lesson.errors import LessonError
@@ -36,17 +35,6 @@ ENCODER_KEY = "distilbert.transformer.layer.0.attention.q_lin.weight"
 def _no_lesson_settings(clean_env):
     """No MNLI_LESSON_* settings leak in from the session (conftest sets some)."""
     return clean_env
-
-
-@pytest.fixture(scope="module")
-def tiny(tmp_path_factory) -> Path:
-    return build_tiny_checkpoint(tmp_path_factory.mktemp("tiny") / "tiny")
-
-
-@pytest.fixture
-def folder(tiny, tmp_path) -> Path:
-    """A fresh copy of the tiny checkpoint that a test may damage."""
-    return Path(shutil.copytree(tiny, tmp_path / "model"))
 
 
 def run_cli(model: Path, tmp_path: Path, capsys) -> tuple[int, str]:
