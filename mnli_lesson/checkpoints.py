@@ -305,9 +305,13 @@ def check_vocabulary(model_setting: str, vocab: dict[str, int]) -> None:
 
 
 def tiny_dir() -> Path:
-    """Where the tiny checkpoint lives (a temporary folder keyed by the recipe's version)."""
-    key = hashlib.sha1(f"{_TINY_VERSION}".encode()).hexdigest()[:8]
-    return Path(tempfile.gettempdir()) / f"mnli_lesson_tiny_{key}"
+    """Where the tiny checkpoint lives: a temporary folder keyed by the recipe's version and
+    the built-in sample's bytes (its vocabulary is learnt from them, so a new sample builds a
+    new checkpoint instead of reusing one whose pieces came from the old text)."""
+    digest = hashlib.sha1(f"{_TINY_VERSION}".encode())
+    for csv in sorted(sample_dir().glob("*.csv")):
+        digest.update(csv.read_bytes())
+    return Path(tempfile.gettempdir()) / f"mnli_lesson_tiny_{digest.hexdigest()[:8]}"
 
 
 def build_tiny_checkpoint(folder: Path | None = None) -> Path:

@@ -15,10 +15,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-# Re-exported (``X as X``): the label vocabulary and CSV format are imported from here.
-from mnli_lesson.core import LABEL2ID, LABELS, clean_pairs
-from mnli_lesson.csv_files import COLUMNS, file_denied, read_checked, shown_name
+from mnli_lesson.core import LABELS, clean_pairs
+from mnli_lesson.csv_files import file_denied, read_checked
 from mnli_lesson.errors import LessonError
+from mnli_lesson.label_order import negation_order_error, text_column_error
 
 SPLITS: tuple[str, ...] = ("train", "validation_matched", "validation_mismatched")
 KAGGLE_DATASET = "thedevastator/unlocking-language-understanding-with-the-multin"
@@ -214,51 +214,14 @@ def read_split(path: str | os.PathLike) -> tuple[pd.DataFrame, dict[str, int]]:
     if kind != "file":
         raise LessonError(f"{path} is not a regular file: replace it with the CSV file itself")
     df = read_checked(path)
-    problem = label_order_error(path, df)
+    problem = text_column_error(path, df)
     if problem is not None:
         raise problem
-    return clean(df)
-
-
-def label_order_error(path: Path, df: pd.DataFrame) -> LessonError | None:
-    """One line when the labels of ``df`` (as read_checked returns it) disagree with a column
-    of label words in the same file (``gold_label``, ``label_text``...) about which number
-    means what; else None.
-
-    A permuted export (contradiction = 0) would otherwise train and score without a sign.
-    Only the most common word per number counts: annotator columns (MNLI's label1-label5)
-    disagree with the gold label on some pairs by design.
-    """
-    labels = df["label"]
-    numbered = labels.isin((0, 1, 2))  # words in "label" pass too: they agree with themselves
-    unset = ("", "-")  # MNLI writes "-" where annotators reached no gold label
-    for column in df.columns:
-        if column in COLUMNS:
-            continue
-        first = df[column].head(1000).str.strip().str.lower()
-        if not first[~first.isin(unset)].isin(LABEL2ID).all():  # genre, ids: skipped quickly
-            continue
-        words = df[column].str.strip().str.lower()
-        if not words[~words.isin(unset)].isin(LABEL2ID).all():
-            continue
-        both = numbered & words.isin(LABEL2ID)
-        if not both.any():
-            continue
-        table = pd.crosstab(labels[both], words[both])
-        # Wrong only where another word is strictly more common than the lesson's own.
-        wrong = [(int(number), str(counts.idxmax()), int(counts.max()), int(counts.sum()))
-                 for number, counts in table.iterrows()
-                 if counts.max() > counts.get(LABELS[int(number)], 0)]
-        if wrong:
-            name = shown_name(column)
-            seen = ", ".join(f"label {n} is {w!r}" + (f" in column {name} ({k:,} of {t:,} rows)"
-                                                      if i == 0 else f" ({k:,} of {t:,})")
-                             for i, (n, w, k, t) in enumerate(wrong))
-            return LessonError(
-                f"{path} numbers its labels in another order than the lesson: {seen}; the "
-                "lesson reads 0 = entailment, 1 = neutral, 2 = contradiction: renumber the "
-                f"label column in that order (or correct {name} if it is the wrong one)")
-    return None
+    kept, dropped = clean(df)
+    problem = negation_order_error(path, kept)
+    if problem is not None:
+        raise problem
+    return kept, dropped
 
 
 def clean(df: pd.DataFrame) -> tuple[pd.DataFrame, dict[str, int]]:

@@ -46,7 +46,7 @@ from mnli_lesson.baselines import hypothesis_only_accuracy
 from mnli_lesson.core import LABELS
 from mnli_lesson.data import load_mnli, pair_lengths, stratified_subset
 from mnli_lesson.known_checkpoints import offline_encoder
-from mnli_lesson.writeups.facts import NEGATION_PATTERN
+from mnli_lesson.label_order import NEGATION_PATTERN
 
 # The offline profile's recipe (mnli_lesson/config.py, "offline"), used here on real pairs.
 RECIPE = dict(lr=1e-4, batch_size=16, epochs=3, max_length=96, seed=42, warmup_ratio=0.1,
@@ -205,8 +205,8 @@ def main() -> None:
     print("\n== stage 1: cheap statistics per label (means; shares for yes/no columns)")
     print("hyp_words/prem_words: words; overlap: share of hypothesis words found in the premise;"
           "\nall_in_premise: overlap 1.0; substring: hypothesis occurs verbatim in the premise;"
-          "\nnegation: hypothesis has a negation word (facts.NEGATION_PATTERN); new_negation: "
-          "and the premise has none;\nquantifier / number: hypothesis has one")
+          "\nnegation: hypothesis has a negation word (label_order.NEGATION_PATTERN); "
+          "new_negation: and the premise has none;\nquantifier / number: hypothesis has one")
     for name, f in feats.items():
         print(f"\n-- {name} ({len(f)} pairs)")
         print(per_label_table(f).to_string())

@@ -17,7 +17,7 @@ MAX_LINES = 400
 WINGS: dict[str, set[str]] = {
     "core": {"core"},
     "base": {"errors", "store", "config", "results", "csv_files", "data", "known_checkpoints",
-             "checkpoints", "identity", "baselines", "ledger", "lesson_notebooks"},
+             "checkpoints", "identity", "baselines", "ledger", "lesson_notebooks", "label_order"},
     "engine": {"models", "evaluate", "train_state", "distributed", "train", "experiments",
                "diagnostics"},
     "writeups": {"writeups"},

@@ -15,6 +15,7 @@ from mnli_lesson.cli import main
 from mnli_lesson.config import resolve_config
 from mnli_lesson.data import sample_dir
 from mnli_lesson.errors import LessonError
+from mnli_lesson.label_order import TRUST_VARIABLE
 
 SMALL = ["--train-size", "48", "--eval-size", "12", "--epochs", "1", "--no-progress"]
 
@@ -29,7 +30,7 @@ def compare(out: Path, *extra: str, name: str = "finetune-vs-frozen") -> int:
     return main(["compare", name, "--profile", "tiny", "--out", str(out), *SMALL, *extra])
 
 
-def test_rewritten_labels_under_the_same_path_train_again(tmp_path, trained):
+def test_rewritten_labels_under_the_same_path_train_again(tmp_path, trained, monkeypatch):
     data = tmp_path / "data"
     shutil.copytree(sample_dir(), data)
     assert compare(tmp_path / "out", "--data", str(data)) == 0
@@ -44,6 +45,9 @@ def test_rewritten_labels_under_the_same_path_train_again(tmp_path, trained):
         writer = csv.DictWriter(f, fieldnames=list(rows[0]))
         writer.writeheader()
         writer.writerows(rows)
+    # Rotated labels put the negations under entailment: refused unless the user vouches.
+    assert compare(tmp_path / "out", "--data", str(data)) == 2
+    monkeypatch.setenv(TRUST_VARIABLE, "1")
     assert compare(tmp_path / "out", "--data", str(data)) == 0
     assert len(trained) == 4, "changed labels must train afresh"
 

@@ -93,9 +93,10 @@ def test_rendered_claims_match_the_results_files(one_epoch_lesson):
     accuracy = f"{full.accuracy('matched'):.1%}"
     assert f"(accuracy {accuracy}; the run recorded {accuracy})" in text  # a CPU: equal
     rates = [RunResult.load(p) for p in (out / "scratch-learning-rate").glob("scratch*-*.json")]
-    best = max(rates, key=lambda r: r.accuracy("matched"))
+    top = max(r.accuracy("matched") for r in rates)  # a tie (tiny: both at chance) names either
     text = markdown_outputs(notebooks / "04_pretrained_vs_scratch.ipynb", "nb04-lr")
-    assert f"The better scratch rate is **{best.lr:g}**" in text
+    assert any(f"The better scratch rate is **{r.lr:g}**" in text
+               for r in rates if r.accuracy("matched") == top)
 
 
 def test_results_hold_no_absolute_paths(one_epoch_lesson):

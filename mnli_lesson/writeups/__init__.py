@@ -7,6 +7,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from mnli_lesson.label_order import MIN_LEAD, NegationEvidence, negation_evidence
 from mnli_lesson.writeups import facts, run_facts, wording
 from mnli_lesson.writeups.facts import (
     EXAMPLE_PAIRS,
@@ -31,16 +32,16 @@ if TYPE_CHECKING:
 __all__ = [
     "CHANCE_MARGIN", "EXAMPLE_PAIRS", "LABEL_CHECK_PAIR", "QUESTIONS", "DataFacts", "ModelFacts",
     "data_facts", "find_label_check_pair", "frozen_explanation", "label_evidence",
-    "loss_crossover", "loss_facts", "model_facts", "negation_shares",
+    "loss_crossover", "loss_facts", "model_facts", "negation_evidence", "negation_shares",
     "q1_answer", "q2_answer", "q3_answer", "question_block", "summary_answer",
     "validation_summary",
 ]
 
 
-def label_evidence(shares: dict[str, float | None], check: facts.LabelCheck, source: str) -> str:
-    """What ``negation_shares`` and ``find_label_check_pair`` say about the label order."""
-    return render("label_evidence.md.j2", shares=shares, check=check,
-                  top=wording.top_negated(shares), source_kind=facts.source_kind(str(source)))
+def label_evidence(negation: NegationEvidence, check: facts.LabelCheck, source: str) -> str:
+    """What ``negation_evidence`` and ``find_label_check_pair`` say about the label order."""
+    return render("label_evidence.md.j2", negation=negation, check=check, min_lead=MIN_LEAD,
+                  source_kind=facts.source_kind(str(source)))
 
 
 @dataclass(frozen=True)

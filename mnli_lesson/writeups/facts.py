@@ -12,6 +12,7 @@ import pandas as pd
 from mnli_lesson import checkpoints
 from mnli_lesson.core import LABELS
 from mnli_lesson.data import choose_max_length
+from mnli_lesson.label_order import negation_evidence
 from mnli_lesson.writeups.run_facts import Facts
 from mnli_lesson.writeups.wording import is_smoke_test
 
@@ -44,9 +45,6 @@ FULL_TRAIN_PAIRS = MNLI_PUBLISHED_SIZES["train"]
 PUBLISHED = {"pretrained": (82.2, "DistilBERT, Sanh et al., 2019"),
              "scratch": (75.7, "a Transformer, Radford et al., 2018, Table 5")}
 PUBLISHED_GAP = round(PUBLISHED["pretrained"][0] - PUBLISHED["scratch"][0], 1)
-#: Negation cues in a hypothesis (Gururangan et al., 2018): whole words, plus the "n't" ending.
-NEGATION_PATTERN = (r"\b(?:no|not|never|nobody|nothing|none|nowhere|neither|nor|cannot)\b"
-                    r"|n['\u2019]t\b")
 #: The first training pair of the Kaggle export: labelled 1 there, and neutral by its meaning.
 LABEL_CHECK_PAIR = (
     "Conceptually cream skimming has two basic dimensions - product and geography.",
@@ -147,10 +145,7 @@ class DataFacts(Facts):
 
 def negation_shares(df: pd.DataFrame) -> dict[str, float | None]:
     """Per label, the share of hypotheses with a negation word (None for an absent label)."""
-    has = df["hypothesis"].astype(str).str.contains(NEGATION_PATTERN, case=False, regex=True)
-    shares = has.groupby(df["label"].to_numpy()).mean()
-    return {name: (float(shares[i]) if i in shares.index else None)
-            for i, name in enumerate(LABELS)}
+    return negation_evidence(df).shares
 
 
 def find_label_check_pair(data: MnliData) -> LabelCheck:

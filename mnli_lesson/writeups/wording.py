@@ -136,13 +136,6 @@ def time_verdict(a_seconds: float | None, b_seconds: float | None) -> Verdict:
     return Verdict.BEHIND if share > 1 / TIME_SAVING else Verdict.LEVEL
 
 
-def top_negated(shares: dict[str, float | None]) -> str | None:
-    """The label whose hypotheses hold the most negation words (None on a tie or no data)."""
-    known = {k: v for k, v in shares.items() if v is not None}
-    tops = [k for k, v in known.items() if v == max(known.values())]
-    return tops[0] if len(tops) == 1 else None
-
-
 def is_smoke_test(model: str) -> bool:
     """True for the ``tiny`` checkpoint: random weights on both sides of every comparison."""
     return str(model).strip() == TINY
