@@ -38,7 +38,7 @@ OFFLINE_REMEDY = (
     "set MNLI_LESSON_MODEL to a local checkpoint folder (config.json, weights and tokenizer "
     "files), or use MNLI_LESSON_PROFILE=offline (a pre-trained encoder installed by make setup)"
 )
-_TINY_VERSION = 4  # bump when the tiny recipe or the built-in sample changes (its vocab)
+_TINY_VERSION = 5  # bump when the tiny recipe or the built-in sample changes (its vocab)
 
 
 @contextlib.contextmanager
@@ -119,7 +119,8 @@ def check_checkpoint_folder(folder: Path) -> None:
     from transformers import AutoConfig
 
     try:  # transformers 5 checks each field's type, and raises a multi-line error of its own
-        AutoConfig.from_pretrained(str(folder))
+        config = AutoConfig.from_pretrained(str(folder))
+        _check_numbers(config, settings)  # 4.57 checks none: a size fails deep inside torch
     except Exception as err:  # StrictDataclassError, ValueError, TypeError: one remedy
         why = " ".join(line.strip() for line in str(err).splitlines() if line.strip())
         why = why or type(err).__name__
@@ -263,6 +264,16 @@ def _local_folder(model_setting: str) -> Path | None:
     return path if path.is_dir() else Path(cached) if cached else None
 
 
+def _check_numbers(config, settings: dict) -> None:
+    """A setting whose default is a number but that config.json gives as text or a flag."""
+    defaults = type(config)()
+    for key, value in settings.items():
+        default = getattr(defaults, key, None)
+        numeric = isinstance(default, (int, float)) and not isinstance(default, bool)
+        if numeric and isinstance(value, (str, bool)):
+            raise TypeError(f"{key!r} is {value!r}, not a number")
+
+
 def check_vocabulary(model_setting: str, vocab: dict[str, int]) -> None:
     """Refuse, in one line, a tokenizer whose vocabulary (``vocab``: token -> id) is not the
     one saved with the checkpoint's weights where the lesson knows it, and a folder whose
@@ -325,7 +336,8 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
         return folder
     import pandas as pd
     import torch
-    from tokenizers import Tokenizer, models, normalizers, pre_tokenizers, trainers
+    from tokenizers import Tokenizer, decoders, models, normalizers, processors, trainers
+    from tokenizers.pre_tokenizers import BertPreTokenizer
     from transformers import (
         DistilBertConfig,
         DistilBertForSequenceClassification,
@@ -338,7 +350,7 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
         texts += df["premise"].tolist() + df["hypothesis"].tolist()
     wordpiece = Tokenizer(models.WordPiece(unk_token="[UNK]"))
     wordpiece.normalizer = normalizers.BertNormalizer(lowercase=True)
-    wordpiece.pre_tokenizer = pre_tokenizers.BertPreTokenizer()
+    wordpiece.pre_tokenizer = BertPreTokenizer()
     special = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
     wordpiece.train_from_iterator(
         texts, trainers.WordPieceTrainer(vocab_size=1500, special_tokens=special,
@@ -350,6 +362,14 @@ def build_tiny_checkpoint(folder: Path | None = None) -> Path:
     learnt = set(wordpiece.get_vocab()) - set(special)
     order = [*special, *sorted(learnt)]
     wordpiece.model = models.WordPiece({t: i for i, t in enumerate(order)}, unk_token="[UNK]")
+    # Both said outright, as a downloaded BERT tokenizer.json says them: transformers 5.6+
+    # supplies them itself, but 4.57 (Colab's) would decode "##" pieces unjoined and add no
+    # [CLS]/[SEP] at all (measured).
+    wordpiece.decoder = decoders.WordPiece(prefix="##")
+    ids = {t: order.index(t) for t in ("[CLS]", "[SEP]")}
+    wordpiece.post_processor = processors.TemplateProcessing(
+        single="[CLS] $A [SEP]", pair="[CLS] $A [SEP] $B:1 [SEP]:1",
+        special_tokens=list(ids.items()))
     tokenizer = DistilBertTokenizerFast(tokenizer_object=wordpiece, model_max_length=128)
     config = DistilBertConfig(
         vocab_size=wordpiece.get_vocab_size(), dim=64, n_layers=2, n_heads=2, hidden_dim=128,

@@ -35,10 +35,11 @@ def setup_source(repo_url: str | None = REPO_URL) -> str:
     """The first code cell: on Colab, install the package; keep ``out/`` on Drive if asked.
 
     Colab's own CUDA build of torch is never replaced: the package is installed without
-    extras, and torch is already there. A zip uploaded to /content is used when present
-    (Colab's uploader takes files, not folders); else the repository is cloned (no clone at all
-    when ``repo_url`` is None: a hand-out without a public repository). When neither works the
-    cell stops with one message saying what to upload, so no later cell fails on its own.
+    extras, and torch is already there; so is a transformers the lesson accepts (4.57). A zip
+    uploaded to /content is used when present (Colab's uploader takes files, not folders); else
+    the repository is cloned (no clone at all when ``repo_url`` is None: a hand-out without a
+    public repository). When neither works the cell stops with one message saying what to
+    upload, so no later cell fails on its own.
     """
     clone = (f"    if not repo.is_dir():\n        !git clone -q --depth 1 {repo_url} {{repo}}\n"
              if repo_url else "")

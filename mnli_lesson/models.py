@@ -114,15 +114,26 @@ def _load(source: str, init: Init, labels: dict, extra: dict, model: str) -> Pre
             return _load_pretrained(source, labels, extra, model)
         config = AutoConfig.from_pretrained(source, **labels)
         return AutoModelForSequenceClassification.from_config(config, **extra)
-    except pickle.UnpicklingError:
+    except (pickle.UnpicklingError, *_LOAD_ERRORS) as err:
+        if not _from_unpickling(err):
+            first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+            raise LessonError(f"could not load model {model!r}: {first}") from None
         raise LessonError(
             f"model {model!r}: its pytorch_model.bin holds more than plain tensors (a pickle "
             "that could run code), so it was not loaded: use a model.safetensors copy of the "
             "checkpoint from a source you trust"
         ) from None
-    except _LOAD_ERRORS as err:
-        first = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise LessonError(f"could not load model {model!r}: {first}") from None
+
+
+def _from_unpickling(err: BaseException | None) -> bool:
+    """Whether ``err`` is, or was raised while handling, a refused pickle (transformers 4.57
+    wraps torch's UnpicklingError in an OSError; 5.x lets it through)."""
+    seen = 0
+    while err is not None and seen < 8:
+        if isinstance(err, pickle.UnpicklingError):
+            return True
+        err, seen = err.__cause__ or err.__context__, seen + 1
+    return False
 
 
 def _load_pretrained(source: str, labels: dict, extra: dict, model: str) -> PreTrainedModel:

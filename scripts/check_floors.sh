@@ -4,7 +4,7 @@
 # throw-away venv, then runs the fast unit tests against this checkout.
 #
 #   bash scripts/check_floors.sh                        # the declared floors
-#   bash scripts/check_floors.sh transformers==4.57.6   # a pin overrides one floor (Colab's)
+#   bash scripts/check_floors.sh transformers==5.0.0    # a pin overrides one floor
 #
 # PYTHON picks the interpreter (default python3); KEEP=1 keeps the venv and prints where.
 # Not part of `make test`: the floors' torch comes with its CUDA wheels (about 3 GB) and a
@@ -12,9 +12,12 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 PYTHON="${PYTHON:-python3}"
-# Fast (seconds): the core, settings, models, scores, the tokenizer's decoding, the plots.
+# Fast (seconds): the core, settings, models, scores, the tokenizer's decoding, the plots,
+# and the checks on a checkpoint's files (their errors come from transformers, and its
+# versions word them differently).
 TESTS=(tests/test_core.py tests/test_config.py tests/test_models.py tests/test_evaluate.py
-       tests/test_core_data.py tests/test_plots.py)
+       tests/test_core_data.py tests/test_plots.py tests/test_checkpoint_checks.py
+       tests/test_bad_input_models.py)
 
 venv="$(mktemp -d "${TMPDIR:-/tmp}/mnli-floors.XXXXXX")"
 if [ -n "${KEEP:-}" ]; then

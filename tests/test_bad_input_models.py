@@ -83,7 +83,12 @@ def tiny_tokenizer_json(folder: Path, edit) -> None:
     ids = data["model"]["vocab"]
     for added in data["added_tokens"]:
         added["id"] = ids[added["content"]]
+    for special in (data.get("post_processor") or {}).get("special_tokens", {}).values():
+        special["ids"] = [ids[token] for token in special["tokens"]]
     (folder / "tokenizer.json").write_text(json.dumps(data), encoding="utf-8")
+    if (folder / "vocab.txt").is_file():  # transformers 4.57 saves one too; 5.x does not
+        by_id = sorted(ids, key=ids.__getitem__)
+        (folder / "vocab.txt").write_text("".join(f"{t}\n" for t in by_id), encoding="utf-8")
 
 
 def shuffled(vocab: dict[str, int]) -> dict[str, int]:

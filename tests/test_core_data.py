@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 
 import numpy as np
@@ -9,6 +10,7 @@ import pandas as pd
 import pytest
 import torch
 
+from mnli_lesson.checkpoints import build_tiny_checkpoint
 from mnli_lesson.core import (
     EncodedPairs,
     LengthGroupedBatchSampler,
@@ -50,6 +52,16 @@ def test_pair_decodes_to_cls_premise_sep_hypothesis_sep(tokenizer):
     ids = encode_pairs(tokenizer, df, max_length=64)[0]["input_ids"]
     text = tokenizer.decode(ids)
     assert text == "[CLS] a man is playing a guitar. [SEP] someone makes music. [SEP]"
+
+
+def test_tiny_tokenizer_file_says_its_pair_template_and_decoder():
+    """Transformers 5.6+ would supply both itself; 4.57 (Colab's) reads them from the file
+    only: without them it added no [CLS]/[SEP] and decoded "##" pieces unjoined (measured)."""
+    saved = json.loads((build_tiny_checkpoint() / "tokenizer.json").read_text())
+    assert saved["decoder"]["type"] == "WordPiece"
+    pair = [part.get("SpecialToken", part.get("Sequence", {})).get("id")
+            for part in saved["post_processor"]["pair"]]
+    assert pair == ["[CLS]", "A", "[SEP]", "B", "[SEP]"]
 
 
 def test_sample_pair_round_trips(tokenizer, train_df, encoded):

@@ -5,7 +5,7 @@ the sample's validation sets well above chance.
 The sample-trained run is the lesson's own: the same settings and content fingerprint as
 notebook 03's full fine-tuning and notebook 04's pre-trained run, trained here into the
 session's results folder, so the notebooks (which run after these tests) reload it instead of
-training it again. docs/SAMPLE_RECIPE.md gives the same runs over three seeds.
+training it again. docs/SAMPLE_RECIPE.md gives the same runs over five seeds.
 """
 
 from __future__ import annotations

@@ -391,13 +391,17 @@ def test_a_step_by_hand_has_the_loss_train_records(cfg, tokenizer, datasets):
     """Notebook 03 makes one step by hand; its loss is the first one train() records."""
     from accelerate.utils import set_seed
 
-    from mnli_lesson.train import make_loader
+    from mnli_lesson.core import autocast_for
+    from mnli_lesson.train import make_loader, pick_device, pick_precision
 
     model = build_model("tiny", seed=cfg.seed)
     batch = next(iter(make_loader(datasets["train"], tokenizer, cfg)))
     set_seed(cfg.seed)  # what train() does before its first step: same dropout masks
     model.train()
-    by_hand = model(**batch).loss.item()
+    device = pick_device(cfg.device)
+    # train()'s precision too: bf16 autocast on a CPU with native bf16 (AVX512-BF16, AMX).
+    with autocast_for(device, pick_precision(cfg.precision, device)):
+        by_hand = model(**batch).loss.item()
     recorded = run(cfg, tokenizer, datasets, epochs=1).history[0].loss
     assert by_hand == pytest.approx(recorded, rel=1e-6)
     assert by_hand != pytest.approx(run(dataclasses.replace(cfg, seed=cfg.seed + 1), tokenizer,
