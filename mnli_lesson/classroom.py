@@ -275,6 +275,8 @@ def make_assignment(src_dir: str | Path, out_dir: str | Path,
     ``handout_url`` is the repository students open on Colab (it must not hold solutions).
     An earlier assignment in ``out_dir`` is replaced; any other content is refused.
     """
+    if not str(out_dir).strip():  # Path("") is the current folder: never a silent default
+        raise LessonError("--out is empty: name the folder for solution/ and student/")
     src, out = Path(src_dir).expanduser().resolve(), Path(out_dir).expanduser().resolve()
     if not src.is_dir():
         raise LessonError(f"source folder {src} does not exist; give the notebooks folder")

@@ -320,7 +320,8 @@ def _in_range(kind: type, low: float, high: float):
             value = None
         if value is None or not math.isfinite(value) or not low <= value <= high:
             raise argparse.ArgumentTypeError(
-                f"{text!r} is not a {kind.__name__} from {low:g} to {high:g}")
+                f"{text!r} is not {'an integer' if kind is int else 'a number'} from "
+                f"{low:g} to {high:g}")
         return value
     parse.__name__ = kind.__name__
     return parse

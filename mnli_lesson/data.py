@@ -273,6 +273,14 @@ def label_counts(df: pd.DataFrame) -> dict[str, int]:
     return {name: int(counts.get(i, 0)) for i, name in enumerate(LABELS)}
 
 
+def require_two_labels(frame: pd.DataFrame, what: str, why: str) -> None:
+    """Refuse, in one line, pairs that all carry one label (``why`` says what that spoils)."""
+    if len(frame) and frame["label"].nunique() < 2:
+        only = LABELS[int(frame["label"].iloc[0])]
+        raise LessonError(f"{what} holds only {only} pairs ({len(frame)}): {why}; give it "
+                          "pairs of at least two labels")
+
+
 def stratified_subset(df: pd.DataFrame, n: int | None, seed: int = 42) -> pd.DataFrame:
     """``n`` pairs drawn without replacement, keeping the label shares; seeded.
 

@@ -27,7 +27,7 @@ from safetensors.torch import load_model, save_model
 from mnli_lesson import distributed, identity
 from mnli_lesson.config import LessonConfig
 from mnli_lesson.core import LABELS, EncodedPairs, encode_pairs, forward_inputs
-from mnli_lesson.data import MnliData, load_mnli, stratified_subset
+from mnli_lesson.data import MnliData, load_mnli, require_two_labels, stratified_subset
 from mnli_lesson.errors import LessonError
 from mnli_lesson.models import (
     build_model,
@@ -190,6 +190,7 @@ def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
     from mnli_lesson.checkpoints import resolve_checkpoint
 
     data = data if data is not None else load_mnli(cfg.data)
+    require_two_labels(data.train, "the training split", "a model learns nothing from one label")
     source = resolve_checkpoint(cfg.model)
     tokenizer = load_tokenizer(cfg.model)
     check_unknown_share(tokenizer, [*data.train.premise[:500], *data.train.hypothesis[:500]])
@@ -199,10 +200,8 @@ def prepare(cfg: LessonConfig, data: MnliData | None = None) -> Prepared:
         frame = data.splits[split]
         size = None if cfg.eval_size is None else min(cfg.eval_size, len(frame))
         subset = stratified_subset(frame, size, cfg.seed)
-        if subset["label"].nunique() < 2:  # an untrained model would score 1.0 or 0.0
-            only = LABELS[int(subset["label"].iloc[0])]
-            raise LessonError(f"{split} holds only {only} pairs ({len(subset)}): accuracy on one "
-                              "label measures nothing; give it pairs of at least two labels")
+        # An untrained model would score 1.0 or 0.0 on one label.
+        require_two_labels(subset, split, "accuracy on one label measures nothing")
         digests.append(identity.frame_digest(subset))
         eval_sets[split] = encode_pairs(tokenizer, subset, cfg.max_length)
     return Prepared(cfg, data, tokenizer, eval_sets, digest(digests),

@@ -17,6 +17,8 @@ from pathlib import Path
 import nbformat
 
 from mnli_lesson.errors import LessonError
+from mnli_lesson.ledger import Ledger
+from mnli_lesson.store import make_folder
 
 MARKER = ".mnli-grade"
 POINTS_FIELDS = ("student", "notebook", "question", "points")
@@ -26,13 +28,13 @@ FIELDS = ("student", "notebook", "problem", "points", "points_total", "checks_pa
           "graded_with")
 
 
-def _own(folder: Path) -> Path:
+def _own(folder: Path, flag: str = "--out") -> Path:
     """``folder``, made if new; refused if it exists and the grader did not make it."""
     if folder.exists() and not (folder / MARKER).is_file() and (
             not folder.is_dir() or any(folder.iterdir())):
         raise LessonError(f"{folder} exists and was not written by the grader; move it "
-                          "away or choose another --out")
-    folder.mkdir(parents=True, exist_ok=True)
+                          f"away or choose another {flag}")
+    make_folder(folder)  # one line below a file or in /proc, before any grading
     (folder / MARKER).write_text("written by mnli-lesson grade\n")
     return folder
 
@@ -46,11 +48,15 @@ class Folders:
     @classmethod
     def beside(cls, out_csv: Path, executed: str | Path | None) -> Folders:
         stem = out_csv.with_suffix("")
+        if executed is not None and not str(executed).strip():
+            raise LessonError("--executed is empty: name a folder for the executed notebooks, "
+                              "or leave the flag out")
         folders = cls(Path(f"{stem}-feedback"), Path(f"{stem}-written"),
                       Path(executed).expanduser().resolve() if executed else None)
-        for folder in (folders.feedback, folders.written, folders.executed):
-            if folder is not None:
-                _own(folder)
+        for folder in (folders.feedback, folders.written):  # an edited .md: refused now
+            Ledger(_own(folder), "grade").check(sorted(p.name for p in folder.glob("*.md")))
+        if folders.executed is not None:
+            _own(folders.executed, "--executed")
         return folders
 
     def keep_executed(self, sub, nb) -> None:
@@ -80,7 +86,7 @@ class Folders:
                 if row.get("first_error"):
                     lines += ["", f"First error: {row['first_error']}"]
                 lines.append("")
-            _write(self.feedback / f"{_safe(student)}.md", "\n".join(lines))
+            _write_own(self.feedback, f"{_safe(student)}.md", "\n".join(lines))
         questions: dict[str, list[tuple[str, str, str]]] = {}
         for (student, notebook), answers in sorted(written.items()):
             for question, text in answers.items():
@@ -91,7 +97,7 @@ class Folders:
             body = [f"# {question}", ""]
             for student, _notebook, text in answers:
                 body += [f"## {student}", "", text, ""]
-            _write(self.written / f"{_safe(question)}.md", "\n".join(body))
+            _write_own(self.written, f"{_safe(question)}.md", "\n".join(body))
         table = {(s, n, q): old.get((s, n, q), "") for q, a in questions.items()
                  for s, n, _ in a}
         table.update({k: v for k, v in old.items() if k not in table})
@@ -105,6 +111,15 @@ class Folders:
 
 def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:100] or "_"
+
+
+def _write_own(folder: Path, name: str, text: str) -> None:
+    """Write ``folder/name`` unless it was edited since the grader last wrote it (an
+    instructor's notes in a feedback file are refused in one line, never replaced)."""
+    ledger = Ledger(folder, "grade")
+    ledger.check([name])
+    _write(folder / name, text)
+    ledger.record(name)
 
 
 def _write(path: Path, text: str) -> None:

@@ -281,6 +281,11 @@ def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
         raise LessonError(f"cannot write {out_csv}; give a new .csv file in an existing folder")
     check_writable(out_csv.parent, need_bytes=1_000_000)  # now, not after the first notebook
     earlier = feedback.earlier_rows(out_csv)
+    inside = Path(submissions).expanduser().resolve()
+    if executed_dir and inside in (chosen := Path(executed_dir).expanduser().resolve(),
+                                   *chosen.parents):
+        raise LessonError(f"--executed {chosen} is inside the submissions folder {inside}: the "
+                          "next grading would take its copies for submissions; choose another")
     folders = feedback.Folders.beside(out_csv, executed_dir)  # refuses folders not ours
     releases = _read_release(release)
     students = read_roster(roster) if roster is not None else None

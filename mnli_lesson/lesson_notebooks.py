@@ -14,6 +14,7 @@ from importlib import resources
 from pathlib import Path
 
 from mnli_lesson.errors import LessonError
+from mnli_lesson.store import atomic_write
 
 PATTERN = "[0-9][0-9]_*.ipynb"
 CHECKOUT = Path(__file__).resolve().parent.parent / "notebooks"
@@ -121,6 +122,8 @@ def execute_all(notebooks: list[Path], target: Path, workdir: Path, profile: str
                     raise notebook_error(err, path.name, copy) from None
                 raise
             finally:
-                nbformat.write(nb, copy)
+                # Through a temporary file: a full disk leaves one error line and no empty
+                # notebook (which the next run would refuse as not its own).
+                atomic_write(copy, lambda tmp, nb=nb: nbformat.write(nb, str(tmp)))
                 ledger.record(copy.name)
             print(f"  wrote {copy}")

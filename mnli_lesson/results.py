@@ -11,7 +11,7 @@ from __future__ import annotations
 import dataclasses
 import math
 import os
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Literal
@@ -344,10 +344,23 @@ class ComparisonResult:
 def save_summary(result: ComparisonResult, folder: Path) -> Path:
     """``summary-<fingerprint>.json`` plus ``latest.json`` pointing at it: a comparison with
     other settings into the same folder never overwrites this one's summary."""
-    path = result.save(folder / f"summary-{result.fingerprint}.json")
-    write_json(folder / "latest.json", {"summary": path.name,
-                                        "figures": f"figures-{result.fingerprint}"})
+    summary, latest = folder / f"summary-{result.fingerprint}.json", folder / "latest.json"
+    _refuse_unless_ours(summary, lambda d: d.get("kind") == "comparison")
+    _refuse_unless_ours(latest, lambda d: str(d.get("summary", "")).startswith("summary-"))
+    path = result.save(summary)
+    write_json(latest, {"summary": path.name, "figures": f"figures-{result.fingerprint}"})
     return path
+
+
+def _refuse_unless_ours(path: Path, ours: Callable[[dict], bool]) -> None:
+    """A file in the way that is not one this package wrote is refused, never replaced."""
+    try:
+        mine = not path.exists() or ours(read_json(path))
+    except (LessonError, AttributeError):  # not JSON, or JSON that is not an object
+        mine = False
+    if not mine:
+        raise LessonError(f"{path} was not written by `mnli-lesson compare`; move it away or "
+                          "choose another --out (it is never replaced)")
 
 
 def load_latest(folder: str | os.PathLike) -> ComparisonResult:

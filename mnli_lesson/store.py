@@ -161,7 +161,10 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
     except OSError as err:
         raise (looping if err.errno == errno.ELOOP else _folder_failure(folder, err)) from None
     probe = folder / f".mnli-write-test-{os.getpid()}-{os.urandom(4).hex()}"  # never a user's
-    atomic_write(probe, b"ok")
+    try:
+        atomic_write(probe, b"ok")
+    except LessonError as err:  # name the folder the user gave, not the probe inside it
+        raise LessonError(str(err).replace(str(probe), str(folder))) from None
     probe.unlink(missing_ok=True)
     try:
         free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize

@@ -123,6 +123,10 @@ def find_submissions(folder: str | Path, notebooks: list[str],
             else:
                 extra.append(Submission(entry.name, entry.name, None,
                                         _unknown(entry.name, notebooks)))
+        elif ".ipynb" in entry.name.lower() and entry.is_file(follow_symlinks=False):
+            extra.append(Submission(entry.name, entry.name, None, (
+                f"{entry.name} is a notebook saved under another name: rename it to end in "
+                ".ipynb")))
     students = set(notes) | set(roster or ())
     if not students and not extra:
         raise LessonError(f"no submissions in {root}; expected {LAYOUTS}")
@@ -201,6 +205,9 @@ def _files(folder: Path, root: Path, notes: list[str]) -> Iterator[tuple[Path, b
         path = Path(entry.path)
         if _is_notebook(entry.name) and not entry.is_dir(follow_symlinks=False):
             yield path, entry.is_symlink()
+        elif ".ipynb" in entry.name.lower() and entry.is_file(follow_symlinks=False):
+            notes.append(f"{_rel(path, root)} is a notebook saved under another name (a "
+                         "browser's .txt?): rename it to end in .ipynb")
         elif entry.is_symlink():
             if entry.is_dir():
                 notes.append(_link(path, root))

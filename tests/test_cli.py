@@ -811,3 +811,88 @@ def test_grade_numbers_are_checked_before_anything_runs(tmp_path, capsys, flag, 
     err = capsys.readouterr().err.strip()
     assert err.startswith(f"error: argument {flag}: '{value}' is not a") and "\n" not in err
     assert not (tmp_path / "g.csv").exists()
+
+
+def test_a_full_disk_while_lesson_writes_a_notebook_is_one_line_and_leaves_no_file(
+        tmp_path, monkeypatch):
+    """The executed copy goes through a temporary file: a full disk leaves no empty notebook
+    behind (the next run would refuse it as not its own)."""
+    import nbformat
+
+    from mnli_lesson.ledger import Ledger
+    from mnli_lesson.lesson_notebooks import execute_all
+
+    source = tmp_path / "01_x.ipynb"
+    nbformat.write(nbformat.v4.new_notebook(cells=[nbformat.v4.new_code_cell("1 + 1")]),
+                   str(source))
+    target = tmp_path / "out"
+    target.mkdir()
+
+    def full_disk(nb, path, **kwargs):
+        Path(path).write_text("{")  # part of the notebook, then the disk is full
+        raise OSError(errno.ENOSPC, "No space left on device")
+
+    monkeypatch.setattr(nbformat, "write", full_disk)
+    with pytest.raises(LessonError) as caught:
+        execute_all([source], target, tmp_path, "tiny", Ledger(target, "lesson"))
+    assert str(caught.value).startswith(f"the disk is full while writing {target / '01_x.ipynb'}")
+    assert not (target / "01_x.ipynb").exists()
+    assert [p.name for p in target.iterdir() if p.name.endswith(".tmp")] == []
+
+
+@pytest.mark.parametrize("executed, expected", [
+    ("", "--executed is empty"),
+    ("/proc/mnli-x", "cannot create folder /proc/mnli-x"),
+    ("afile/x", "afile is a file, not a folder"),
+    ("subs/alice", "is inside the submissions folder"),
+])
+def test_grade_executed_folder_is_checked_before_anything_runs(tmp_path, capsys, monkeypatch,
+                                                               executed, expected):
+    """An empty --executed was ignored, /proc or a file gave tracebacks after grading, and a
+    folder inside the submissions became submissions at the next grading."""
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "afile").write_text("x")
+    (tmp_path / "subs").mkdir()
+    assert main(["grade", "subs", "--release", str(tmp_path), "--out", "g.csv",
+                 "--executed", executed]) == 2
+    err = capsys.readouterr().err.strip()
+    assert err.startswith("error: ") and expected in err and "\n" not in err
+    assert not (tmp_path / "g.csv").exists() and not (tmp_path / "subs" / "alice").exists()
+
+
+def test_assignment_with_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
+    """Path('') is the current folder: solution/ and student/ appeared where the user stood."""
+    monkeypatch.chdir(tmp_path)
+    assert main(["assignment", "--out", ""]) == 2
+    assert capsys.readouterr().err.strip() == (
+        "error: --out is empty: name the folder for solution/ and student/")
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("name, content", [
+    ("latest.json", '{"notes": "my own"}'), ("latest.json", "plain text"),
+    ("summary-{fp}.json", '{"kind": "run"}')])
+def test_compare_never_replaces_a_results_file_it_did_not_write(tmp_path, capsys, name,
+                                                                content):
+    """A second run over compare's own files replaces them; a user's file of the same name
+    is refused in one line and left as it was."""
+    argv = compare_argv(tmp_path, "--train-size", "48", "--epochs", "1")
+    assert main(argv) == 0  # the comparison's own files: a rerun may replace them
+    folder = tmp_path / COMPARISON
+    fp = json.loads((folder / "latest.json").read_text())["figures"].removeprefix("figures-")
+    assert main(argv) == 0
+    capsys.readouterr()
+    mine = folder / name.format(fp=fp)
+    mine.write_text(content)
+    assert main(argv) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert f"{mine} was not written by `mnli-lesson compare`" in line
+    assert mine.read_text() == content
+
+
+def test_grade_out_in_a_folder_that_takes_no_files_names_that_folder(tmp_path, capsys):
+    """The write probe inside the folder is ours; the line names the folder the user gave."""
+    assert main(["grade", str(tmp_path), "--release", str(tmp_path), "--out",
+                 "/proc/grades.csv"]) == 2
+    line = one_error_line(capsys.readouterr().err)
+    assert "/proc" in line and ".mnli-write-test" not in line

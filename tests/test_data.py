@@ -610,3 +610,12 @@ def test_a_validation_split_of_one_label_is_refused(tmp_path, capsys):
     message = compare_error(capsys, tmp_path / "out", folder)
     assert "validation_matched holds only entailment pairs (36)" in message
     assert "at least two labels" in message
+
+
+def test_a_training_split_of_one_label_is_refused(tmp_path, capsys):
+    """A model learns nothing from one label, yet it would train and report a run."""
+    rows = "".join(f"Premise {i} here.,Hypothesis {i} there.,2\n" for i in range(80))
+    folder = make_folder(tmp_path, train=HEADER + rows)
+    message = compare_error(capsys, tmp_path / "out", folder)
+    assert "the training split holds only contradiction pairs (80)" in message
+    assert "at least two labels" in message

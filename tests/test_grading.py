@@ -238,6 +238,11 @@ def test_roster_resume_and_refusals(release, tmp_path, monkeypatch, capsys):
     assert {r["student"]: str(r["points"]) for r in again if r["notebook"] == "01_mean"} == {
         s: str(r["points"]) for s, r in rows.items()}
     assert capsys.readouterr().out.count("(unchanged, kept)") == 2  # ada's and dan's
+    notes = tmp_path / "grades-feedback" / "ada.md"
+    notes.write_text(notes.read_text() + "\nSee me about question 2.\n")
+    with pytest.raises(LessonError, match="ada.md was edited after `mnli-lesson grade`"):
+        grade(subs, tmp_path / "grades.csv", release=release, key=DictKey(), roster=roster)
+    assert notes.read_text().endswith("See me about question 2.\n")  # refused before grading
     with pytest.raises(LessonError, match="not a grades CSV this tool wrote"):
         grade(subs, roster.with_suffix(".csv"), release=release, key=DictKey())
     monkeypatch.setattr(sandbox, "unavailable", lambda: "no user namespaces")

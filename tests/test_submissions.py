@@ -91,6 +91,19 @@ def test_unmatched_names_get_rows(tmp_path):
     assert len(found) == len(NOTEBOOKS) + 6
 
 
+def test_a_notebook_saved_under_another_name_is_named_in_its_row(tmp_path):
+    """A browser's download of 01_data.ipynb as 01_data.ipynb.txt was only "missing"."""
+    put(tmp_path, "hank/01_data.ipynb.txt")
+    put(tmp_path, "ivy__02_model_io.ipynb (1)")
+    found = rows(tmp_path)
+    assert found[("hank", "01_data")].problem == (
+        "missing: no 01_data notebook from this student; hank/01_data.ipynb.txt is a notebook "
+        "saved under another name (a browser's .txt?): rename it to end in .ipynb")
+    assert found[("ivy__02_model_io.ipynb (1)", "ivy__02_model_io.ipynb (1)")].problem == (
+        "ivy__02_model_io.ipynb (1) is a notebook saved under another name: rename it to end "
+        "in .ipynb")
+
+
 def test_missing_rows_from_roster_and_students_not_on_it(tmp_path):
     put(tmp_path, "ada/01_data.ipynb")
     put(tmp_path, "eve/01_data.ipynb")
