@@ -175,8 +175,9 @@ def cmd_compare(args: argparse.Namespace) -> int:
     out = _out_folder(cfg, update_reference=args.update_reference)
     from mnli_lesson.distributed import is_main_process
     from mnli_lesson.experiments import compare
-    from mnli_lesson.results import save_summary
+    from mnli_lesson.results import check_latest_is_ours, save_summary
 
+    check_latest_is_ours(out / args.name)  # a user's latest.json: refused before any run
     reporter = is_main_process()  # under torchrun / accelerate launch, one process reports
     if reporter:
         print(describe(cfg), end="\n\n")

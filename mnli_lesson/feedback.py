@@ -34,7 +34,10 @@ def _own(folder: Path, flag: str = "--out") -> Path:
             not folder.is_dir() or any(folder.iterdir())):
         raise LessonError(f"{folder} exists and was not written by the grader; move it "
                           f"away or choose another {flag}")
-    make_folder(folder)  # one line below a file or in /proc, before any grading
+    try:  # one line below a file or in /proc, before any grading
+        make_folder(folder)
+    except LessonError as err:
+        raise LessonError(str(err).replace("--out", flag)) from None
     (folder / MARKER).write_text("written by mnli-lesson grade\n")
     return folder
 
@@ -53,10 +56,10 @@ class Folders:
                               "or leave the flag out")
         folders = cls(Path(f"{stem}-feedback"), Path(f"{stem}-written"),
                       Path(executed).expanduser().resolve() if executed else None)
+        if folders.executed is not None:  # first: a refusal leaves nothing beside --out
+            _own(folders.executed, "--executed")
         for folder in (folders.feedback, folders.written):  # an edited .md: refused now
             Ledger(_own(folder), "grade").check(sorted(p.name for p in folder.glob("*.md")))
-        if folders.executed is not None:
-            _own(folders.executed, "--executed")
         return folders
 
     def keep_executed(self, sub, nb) -> None:

@@ -344,12 +344,20 @@ class ComparisonResult:
 def save_summary(result: ComparisonResult, folder: Path) -> Path:
     """``summary-<fingerprint>.json`` plus ``latest.json`` pointing at it: a comparison with
     other settings into the same folder never overwrites this one's summary."""
-    summary, latest = folder / f"summary-{result.fingerprint}.json", folder / "latest.json"
+    summary = folder / f"summary-{result.fingerprint}.json"
     _refuse_unless_ours(summary, lambda d: d.get("kind") == "comparison")
-    _refuse_unless_ours(latest, lambda d: str(d.get("summary", "")).startswith("summary-"))
+    check_latest_is_ours(folder)
+    latest = folder / "latest.json"
     path = result.save(summary)
     write_json(latest, {"summary": path.name, "figures": f"figures-{result.fingerprint}"})
     return path
+
+
+def check_latest_is_ours(folder: Path) -> None:
+    """Refuse a ``latest.json`` in ``folder`` that this package did not write (called before
+    training too, so a user's file stops the command before any run)."""
+    _refuse_unless_ours(folder / "latest.json",
+                        lambda d: str(d.get("summary", "")).startswith("summary-"))
 
 
 def _refuse_unless_ours(path: Path, ours: Callable[[dict], bool]) -> None:
@@ -386,4 +394,4 @@ def reference(name: str, profile: str) -> ComparisonResult | None:
 
 __all__ = ["SCHEMA_VERSION", "SPLITS", "ClassScores", "ComparisonResult", "EpochRecord",
            "PartCount", "RunResult", "SplitScores", "Step", "ValidationPoint", "load_latest",
-           "reference", "save_summary", "split_name"]
+           "check_latest_is_ours", "reference", "save_summary", "split_name"]

@@ -843,7 +843,7 @@ def test_a_full_disk_while_lesson_writes_a_notebook_is_one_line_and_leaves_no_fi
 @pytest.mark.parametrize("executed, expected", [
     ("", "--executed is empty"),
     ("/proc/mnli-x", "cannot create folder /proc/mnli-x"),
-    ("afile/x", "afile is a file, not a folder"),
+    ("afile/x", "afile is a file, not a folder; choose another --executed"),
     ("subs/alice", "is inside the submissions folder"),
 ])
 def test_grade_executed_folder_is_checked_before_anything_runs(tmp_path, capsys, monkeypatch,
@@ -858,6 +858,7 @@ def test_grade_executed_folder_is_checked_before_anything_runs(tmp_path, capsys,
     err = capsys.readouterr().err.strip()
     assert err.startswith("error: ") and expected in err and "\n" not in err
     assert not (tmp_path / "g.csv").exists() and not (tmp_path / "subs" / "alice").exists()
+    assert not (tmp_path / "g-feedback").exists()  # nothing left beside --out either
 
 
 def test_assignment_with_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
@@ -888,6 +889,15 @@ def test_compare_never_replaces_a_results_file_it_did_not_write(tmp_path, capsys
     line = one_error_line(capsys.readouterr().err)
     assert f"{mine} was not written by `mnli-lesson compare`" in line
     assert mine.read_text() == content
+
+
+def test_compare_refuses_a_users_latest_json_before_training(tmp_path, capsys):
+    folder = tmp_path / COMPARISON
+    folder.mkdir()
+    (folder / "latest.json").write_text('{"notes": "my own"}')
+    assert main(compare_argv(tmp_path, "--train-size", "48", "--epochs", "1")) == 2
+    assert "latest.json was not written by" in one_error_line(capsys.readouterr().err)
+    assert [p.name for p in folder.iterdir()] == ["latest.json"]  # no run was trained
 
 
 def test_grade_out_in_a_folder_that_takes_no_files_names_that_folder(tmp_path, capsys):
