@@ -189,12 +189,32 @@ def cmd_compare(args: argparse.Namespace) -> int:
         print("interrupted: run the same command again to resume", file=sys.stderr)
         return 130
     folder = out / args.name
+    figures = folder / f"figures-{comparison.fingerprint}"
+    for name in FIGURES.get(args.name, FIGURES["default"]):  # before anything is written
+        _refuse_unless_png(figures / name)
     summary = save_summary(comparison, folder)
-    for path in write_figures(comparison, folder / f"figures-{comparison.fingerprint}"):
+    for path in write_figures(comparison, figures):
         print(f"figure: {path}")
     print(comparison.table().to_string())
     print(f"results: {summary}")
     return 0
+
+
+#: The figures ``write_figures`` draws, per comparison.
+FIGURES = {"data-efficiency": ("data_efficiency.png",),
+           "default": ("loss_curves.png", "accuracy.png", "confusion_matrices.png")}
+
+
+def _refuse_unless_png(path: Path) -> None:
+    """A file in the way that is no PNG image is not a figure of ours: refused, kept."""
+    if not path.exists() and not path.is_symlink():
+        return
+    if not path.is_symlink() and path.is_file():
+        with path.open("rb") as f:
+            if f.read(8) == b"\x89PNG\r\n\x1a\n":
+                return
+    raise LessonError(f"{path} was not written by `mnli-lesson compare`; move it away or "
+                          "choose another --out (it is never replaced)")
 
 
 def write_figures(comparison, folder: Path) -> list[Path]:
@@ -212,7 +232,7 @@ def write_figures(comparison, folder: Path) -> list[Path]:
     if comparison.name == "data-efficiency":
         ax = plots.plot_data_efficiency(comparison.sweep_points())
         ax.set_title(f"Matched accuracy vs training pairs ({comparison.profile} profile)")
-        paths.append(plots.save_figure(ax.figure, folder / "data_efficiency.png"))
+        paths.append(plots.save_figure(ax.figure, folder / FIGURES["data-efficiency"][0]))
         plt.close(ax.figure)
         return paths
     ax = plots.plot_loss_curves(comparison.histories(), validation=comparison.validation())

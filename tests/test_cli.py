@@ -872,7 +872,7 @@ def test_assignment_with_an_empty_out_is_refused(tmp_path, capsys, monkeypatch):
 
 @pytest.mark.parametrize("name, content", [
     ("latest.json", '{"notes": "my own"}'), ("latest.json", "plain text"),
-    ("summary-{fp}.json", '{"kind": "run"}')])
+    ("summary-{fp}.json", '{"kind": "run"}'), ("figures-{fp}/accuracy.png", "my notes")])
 def test_compare_never_replaces_a_results_file_it_did_not_write(tmp_path, capsys, name,
                                                                 content):
     """A second run over compare's own files replaces them; a user's file of the same name
