@@ -70,6 +70,7 @@ class Folders:
 
     def write(self, rows: list[dict], said: dict, written: dict) -> None:
         """The feedback files and the written answers, from every row of this run."""
+        ledgers = {folder: Ledger(folder, "grade") for folder in (self.feedback, self.written)}
         by_student: dict[str, list[dict]] = {}
         for row in sorted(rows, key=lambda r: (r["student"], r["notebook"])):
             by_student.setdefault(row["student"], []).append(row)
@@ -89,7 +90,7 @@ class Folders:
                 if row.get("first_error"):
                     lines += ["", f"First error: {row['first_error']}"]
                 lines.append("")
-            _write_own(self.feedback, f"{_safe(student)}.md", "\n".join(lines))
+            _write_own(ledgers[self.feedback], f"{_safe(student)}.md", "\n".join(lines))
         questions: dict[str, list[tuple[str, str, str]]] = {}
         for (student, notebook), answers in sorted(written.items()):
             for question, text in answers.items():
@@ -100,7 +101,7 @@ class Folders:
             body = [f"# {question}", ""]
             for student, _notebook, text in answers:
                 body += [f"## {student}", "", text, ""]
-            _write_own(self.written, f"{_safe(question)}.md", "\n".join(body))
+            _write_own(ledgers[self.written], f"{_safe(question)}.md", "\n".join(body))
         table = {(s, n, q): old.get((s, n, q), "") for q, a in questions.items()
                  for s, n, _ in a}
         table.update({k: v for k, v in old.items() if k not in table})
@@ -116,12 +117,11 @@ def _safe(name: str) -> str:
     return "".join(ch if ch.isalnum() or ch in "-_." else "_" for ch in name)[:100] or "_"
 
 
-def _write_own(folder: Path, name: str, text: str) -> None:
-    """Write ``folder/name`` unless it was edited since the grader last wrote it (an
-    instructor's notes in a feedback file are refused in one line, never replaced)."""
-    ledger = Ledger(folder, "grade")
+def _write_own(ledger: Ledger, name: str, text: str) -> None:
+    """Write ``name`` in the ledger's folder unless it was edited since the grader last wrote
+    it (an instructor's notes in a feedback file are refused in one line, never replaced)."""
     ledger.check([name])
-    _write(folder / name, text)
+    _write(ledger.folder / name, text)
     ledger.record(name)
 
 

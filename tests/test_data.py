@@ -603,19 +603,16 @@ def test_kaggle_cache_with_only_a_non_numeric_version(offline):
         download_kaggle()
 
 
-def test_a_validation_split_of_one_label_is_refused(tmp_path, capsys):
-    """An untrained model would score 1.0 (or 0.0) on it: the comparison stops at once."""
-    rows = "".join(f"Premise {i} here.,Hypothesis {i} there.,0\n" for i in range(40))
-    folder = make_folder(tmp_path, validation_matched=HEADER + rows)
+@pytest.mark.parametrize("split, label, expected", [
+    # An untrained model would score 1.0 (or 0.0) on it: the comparison stops at once.
+    ("validation_matched", 0, "validation_matched holds only entailment pairs (36)"),
+    # A model learns nothing from one label, yet it would train and report a run.
+    ("train", 2, "the training split holds only contradiction pairs (80)"),
+])
+def test_a_split_of_one_label_is_refused(tmp_path, capsys, split, label, expected):
+    count = 80 if split == "train" else 40
+    rows = "".join(f"Premise {i} here.,Hypothesis {i} there.,{label}\n" for i in range(count))
+    folder = make_folder(tmp_path, **{split: HEADER + rows})
     message = compare_error(capsys, tmp_path / "out", folder)
-    assert "validation_matched holds only entailment pairs (36)" in message
-    assert "at least two labels" in message
-
-
-def test_a_training_split_of_one_label_is_refused(tmp_path, capsys):
-    """A model learns nothing from one label, yet it would train and report a run."""
-    rows = "".join(f"Premise {i} here.,Hypothesis {i} there.,2\n" for i in range(80))
-    folder = make_folder(tmp_path, train=HEADER + rows)
-    message = compare_error(capsys, tmp_path / "out", folder)
-    assert "the training split holds only contradiction pairs (80)" in message
+    assert expected in message
     assert "at least two labels" in message
