@@ -34,7 +34,7 @@ from mnli_lesson.config import (
     resolve_config,
 )
 from mnli_lesson.errors import LessonError
-from mnli_lesson.ledger import Ledger
+from mnli_lesson.ledger import Ledger, not_ours
 from mnli_lesson.lesson_notebooks import (
     execute_all,
     lesson_notebooks,
@@ -213,8 +213,7 @@ def _refuse_unless_png(path: Path) -> None:
         with path.open("rb") as f:
             if f.read(8) == b"\x89PNG\r\n\x1a\n":
                 return
-    raise LessonError(f"{path} was not written by `mnli-lesson compare`; move it away or "
-                          "choose another --out (it is never replaced)")
+    raise not_ours(path, "compare")
 
 
 def write_figures(comparison, folder: Path) -> list[Path]:

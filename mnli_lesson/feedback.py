@@ -34,10 +34,7 @@ def _own(folder: Path, flag: str = "--out") -> Path:
             not folder.is_dir() or any(folder.iterdir())):
         raise LessonError(f"{folder} exists and was not written by the grader; move it "
                           f"away or choose another {flag}")
-    try:  # one line below a file or in /proc, before any grading
-        make_folder(folder)
-    except LessonError as err:
-        raise LessonError(str(err).replace("--out", flag)) from None
+    make_folder(folder, flag)  # one line below a file or in /proc, before any grading
     (folder / MARKER).write_text("written by mnli-lesson grade\n")
     return folder
 

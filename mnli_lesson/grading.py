@@ -279,7 +279,8 @@ def grade(submissions: str | Path, out_csv: str | Path, *, release: str | Path,
     out_csv = Path(out_csv).expanduser().resolve()
     if out_csv.is_dir() or not out_csv.parent.is_dir() or out_csv.suffix != ".csv":
         raise LessonError(f"cannot write {out_csv}; give a new .csv file in an existing folder")
-    check_writable(out_csv.parent, need_bytes=1_000_000)  # now, not after the first notebook
+    # Now, not after the first notebook; grade reads no MNLI_LESSON_OUT_DIR, so name --out alone.
+    check_writable(out_csv.parent, need_bytes=1_000_000, option="--out")
     earlier = feedback.earlier_rows(out_csv)
     inside = Path(submissions).expanduser().resolve()
     if executed_dir and inside in (chosen := Path(executed_dir).expanduser().resolve(),

@@ -18,6 +18,12 @@ from mnli_lesson.store import atomic_write
 NAME = ".written-by-mnli-lesson"  # JSON inside; no .json suffix, so no glob of results finds it
 
 
+def not_ours(path: Path, command: str, why: str = "was not written by") -> LessonError:
+    """The one line that refuses a file in the way: kept, never replaced."""
+    return LessonError(f"{path} {why} `mnli-lesson {command}`; move it away or choose another "
+                       "--out (it is never replaced)")
+
+
 def _sha(path: Path) -> str:
     return hashlib.sha256(path.read_bytes()).hexdigest()
 
@@ -45,9 +51,8 @@ class Ledger:
                 raise LessonError(f"{path} is in the way (a link or a folder); move it away "
                                   "or choose another --out")
             if path.exists() and self.files.get(name) != _sha(path):
-                why = ("was edited after" if name in self.files else "was not written by")
-                raise LessonError(f"{path} {why} `mnli-lesson {self.command}`; move it away "
-                                  "or choose another --out (it is never replaced)")
+                raise not_ours(path, self.command, "was edited after" if name in self.files
+                               else "was not written by")
 
     def record(self, name: str) -> None:
         """Note that ``name`` (in the folder) was just written by this command."""

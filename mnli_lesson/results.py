@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any, Literal
 
 from mnli_lesson.errors import LessonError
+from mnli_lesson.ledger import not_ours
 from mnli_lesson.store import read_json, write_json
 
 SCHEMA_VERSION = 3
@@ -367,8 +368,7 @@ def _refuse_unless_ours(path: Path, ours: Callable[[dict], bool]) -> None:
     except (LessonError, AttributeError):  # not JSON, or JSON that is not an object
         mine = False
     if not mine:
-        raise LessonError(f"{path} was not written by `mnli-lesson compare`; move it away or "
-                          "choose another --out (it is never replaced)")
+        raise not_ours(path, "compare")
 
 
 def load_latest(folder: str | os.PathLike) -> ComparisonResult:

@@ -19,20 +19,23 @@ from filelock import FileLock, Timeout
 
 from mnli_lesson.errors import LessonError
 
+#: How the commands that train name their output folder; the grader passes its own flags.
+OUT = "--out (MNLI_LESSON_OUT_DIR)"
 
-def _write_failure(path: Path, err: OSError) -> LessonError:
-    """One line for a failed write that says what to do about it."""
+
+def _write_failure(path: Path, err: OSError, option: str = OUT) -> LessonError:
+    """One line for a failed write that says what to do about it, naming ``option``."""
     if err.errno == errno.ENOSPC:
         return LessonError(f"the disk is full while writing {path}: free some space or point "
-                           "--out (MNLI_LESSON_OUT_DIR) at another disk")
+                           f"{option} at another disk")
     if err.errno in (errno.EACCES, errno.EPERM, errno.EROFS):
-        return LessonError(f"cannot write {path} (permission denied or read-only): point --out "
-                           "(MNLI_LESSON_OUT_DIR) at a folder you can write to")
+        return LessonError(f"cannot write {path} (permission denied or read-only): point "
+                           f"{option} at a folder you can write to")
     if err.errno == errno.ENAMETOOLONG:
         return LessonError(f"the path {str(path)[:80]}... is too long for this file system: "
-                           "choose a shorter --out folder")
+                           f"choose a shorter folder with {option}")
     return LessonError(f"cannot write {path} ({err.strerror or err}): choose another folder "
-                       "with --out")
+                       f"with {option}")
 
 
 # How safetensors (a Rust io::Error inside SafetensorError, which is no OSError) and torch
@@ -45,27 +48,28 @@ def _disk_full(err: BaseException) -> bool:
     return any(word in str(err) for word in _DISK_FULL_WORDS)
 
 
-def make_folder(folder: str | os.PathLike) -> Path:
-    """Create ``folder`` (and its parents), or refuse in one line: below a regular file, in a
-    file system that takes no folders (/proc), on a full or read-only disk."""
+def make_folder(folder: str | os.PathLike, option: str = OUT) -> Path:
+    """Create ``folder`` (and its parents), or refuse in one line that names ``option``: below
+    a regular file, in a file system that takes no folders (/proc), on a full or read-only
+    disk."""
     folder = Path(folder)
     try:
         folder.mkdir(parents=True, exist_ok=True)
     except OSError as err:
-        raise _folder_failure(folder, err) from None
+        raise _folder_failure(folder, err, option) from None
     return folder
 
 
-def _folder_failure(folder: Path, err: OSError) -> LessonError:
+def _folder_failure(folder: Path, err: OSError, option: str = OUT) -> LessonError:
     if err.errno in (errno.ENOSPC, errno.EACCES, errno.EPERM, errno.EROFS, errno.ENAMETOOLONG):
-        return _write_failure(folder, err)
+        return _write_failure(folder, err, option)
     blocker = next((p for p in (folder, *folder.parents) if p.is_file()), None)
     why = (f"{blocker} is a file, not a folder" if blocker is not None else
            "a broken link or a file is in the way" if isinstance(err, FileExistsError) else
            f"{err.strerror or type(err).__name__} (a system folder such as /proc takes no new "
            "folders)" if str(folder).startswith(("/proc/", "/sys/", "/dev/")) else
            err.strerror or type(err).__name__)
-    return LessonError(f"cannot create folder {folder}: {why}; choose another --out")
+    return LessonError(f"cannot create folder {folder}: {why}; choose another {option}")
 
 
 def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str | bytes) -> Path:
@@ -137,12 +141,13 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
 
 
-def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -> Path:
+def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000,
+                   option: str = OUT) -> Path:
     """Create ``folder`` and prove it takes a file, before any training: a read-only or full
-    output folder should fail now in one line, not after the first epoch."""
+    output folder should fail now in one line (naming ``option``), not after the first epoch."""
     folder = Path(folder).expanduser()
     looping = LessonError(f"output folder {folder} is a symbolic link that loops: choose "
-                          "another folder with --out")
+                          f"another folder with {option}")
     try:
         folder.resolve(strict=False)
     except RuntimeError:  # Python < 3.13 reports a symlink loop this way
@@ -153,26 +158,33 @@ def check_writable(folder: str | os.PathLike, *, need_bytes: int = 50_000_000) -
     try:
         if folder.exists() and not folder.is_dir():
             raise LessonError(f"output folder {folder} is a file: choose another folder with "
-                              "--out")
+                              f"{option}")
         folder.mkdir(parents=True, exist_ok=True)
     except FileExistsError:
         raise LessonError(f"output folder {folder} cannot be created (a broken link or a "
-                          "file is in the way): choose another folder with --out") from None
+                          f"file is in the way): choose another folder with {option}") from None
     except OSError as err:
-        raise (looping if err.errno == errno.ELOOP else _folder_failure(folder, err)) from None
-    probe = folder / f".mnli-write-test-{os.getpid()}-{os.urandom(4).hex()}"  # never a user's
+        raise (looping if err.errno == errno.ELOOP else
+               _folder_failure(folder, err, option)) from None
+    probe = None  # a hidden file of its own name, never a user's; thrown away, so not atomic
     try:
-        atomic_write(probe, b"ok")
-    except LessonError as err:  # name the folder the user gave, not the probe inside it
-        raise LessonError(str(err).replace(str(probe), str(folder))) from None
-    probe.unlink(missing_ok=True)
+        fd, name = tempfile.mkstemp(prefix=".mnli-write-test-", dir=folder)
+        os.close(fd)
+        probe = Path(name)
+        probe.write_bytes(b"ok")  # a full disk fails here, not when the file is created
+    except OSError as err:  # name the folder the user gave, not the probe inside it
+        raise _write_failure(folder, err, option) from None
+    finally:
+        if probe is not None:
+            with contextlib.suppress(OSError):
+                probe.unlink()
     try:
         free = os.statvfs(folder).f_bavail * os.statvfs(folder).f_frsize
     except (OSError, AttributeError):  # not every platform tells
         return folder
     if free < need_bytes:
         raise LessonError(f"only {free // 1_000_000} MB free in {folder}: free some space or "
-                          "point --out at another disk")
+                          f"point {option} at another disk")
     return folder
 
 

@@ -302,14 +302,14 @@ def test_folder_below_a_regular_file(tmp_path):
                  lambda: store.exclusive(target / ".lock", "testing").__enter__()):
         message = one_line(call)
         assert message == (f"cannot create folder {target}: {tmp_path / 'somefile.txt'} is a "
-                           "file, not a folder; choose another --out")
+                           "file, not a folder; choose another --out (MNLI_LESSON_OUT_DIR)")
 
 
 @pytest.mark.skipif(not Path("/proc/self").is_dir(), reason="needs Linux's /proc")
 def test_folder_in_proc():
     message = one_line(store.make_folder, "/proc/mnli-lesson-x/y")
     assert message.startswith("cannot create folder /proc/mnli-lesson-x/y: ")
-    assert message.endswith("; choose another --out")
+    assert message.endswith("; choose another --out (MNLI_LESSON_OUT_DIR)")
 
 
 def test_out_below_a_regular_file_through_the_cli(tiny, tmp_path, capsys):
@@ -319,7 +319,7 @@ def test_out_below_a_regular_file_through_the_cli(tiny, tmp_path, capsys):
     err = capsys.readouterr().err
     assert err.splitlines() == [f"error: cannot create folder {blocked(tmp_path)}: "
                                 f"{tmp_path / 'somefile.txt'} is a file, not a folder; "
-                                "choose another --out"]
+                                "choose another --out (MNLI_LESSON_OUT_DIR)"]
 
 
 def test_disk_full_when_creating_a_folder(tmp_path, monkeypatch):

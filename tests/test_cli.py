@@ -432,7 +432,7 @@ REFUSED_WRITES = [
     pytest.param(errno.EACCES, ["permission denied or read-only", "--out"], id="permission"),
     pytest.param(errno.EROFS, ["permission denied or read-only", "--out"], id="read-only"),
     pytest.param(errno.ENOSPC, ["the disk is full", "free some space", "--out"], id="disk-full"),
-    pytest.param(errno.ENAMETOOLONG, ["too long", "shorter --out"], id="name-too-long"),
+    pytest.param(errno.ENAMETOOLONG, ["too long", "shorter folder with --out"], id="name-too-long"),
 ]
 
 

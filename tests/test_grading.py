@@ -9,6 +9,7 @@ from __future__ import annotations
 import csv
 import os
 import time
+from pathlib import Path
 
 import nbformat
 import pytest
@@ -317,3 +318,22 @@ def test_unsafe_grades_the_same_without_a_box(release, tmp_path):
     rows = run(subs, tmp_path / "grades.csv", release, unsafe=True)
     assert (rows["ada"]["points"], rows["bob"]["points"], rows["bob"]["mean"]) == (
         3, 0, "not right yet")
+
+
+def test_refusals_name_the_graders_own_flags(release, tmp_path):
+    """grade reads --out and --executed, never MNLI_LESSON_OUT_DIR: its one-line refusals
+    name the flag the instructor typed."""
+    subs = tmp_path / "subs"
+    submit(release, subs / "ada" / "01_mean.ipynb", mean=MEAN)
+    blocker = tmp_path / "a-file"
+    blocker.write_text("not a folder")
+    with pytest.raises(LessonError) as err:
+        grade(subs, tmp_path / "grades.csv", release=release, key=DictKey(),
+              executed_dir=blocker / "executed")
+    assert str(err.value).endswith("is a file, not a folder; choose another --executed")
+    assert not (tmp_path / "grades-feedback").exists()  # refused before anything was written
+    if Path("/proc/self").is_dir():  # a folder that takes no new files
+        with pytest.raises(LessonError) as err:
+            grade(subs, "/proc/grades.csv", release=release, key=DictKey())
+        assert str(err.value).startswith("cannot write /proc ")
+        assert "--out" in str(err.value) and "MNLI_LESSON_OUT_DIR" not in str(err.value)
