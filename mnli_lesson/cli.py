@@ -234,18 +234,19 @@ def write_figures(comparison, folder: Path) -> list[Path]:
         paths.append(plots.save_figure(ax.figure, folder / FIGURES["data-efficiency"][0]))
         plt.close(ax.figure)
         return paths
+    loss_png, accuracy_png, confusion_png = FIGURES["default"]
     ax = plots.plot_loss_curves(comparison.histories(), validation=comparison.validation())
     ax.set_title(f"Training and validation loss ({comparison.profile} profile)")
-    paths.append(plots.save_figure(ax.figure, folder / "loss_curves.png"))
+    paths.append(plots.save_figure(ax.figure, folder / loss_png))
     ax2 = plots.plot_accuracy(comparison.epoch_records())
-    paths.append(plots.save_figure(ax2.figure, folder / "accuracy.png"))
+    paths.append(plots.save_figure(ax2.figure, folder / accuracy_png))
     runs = list(comparison.runs.values())
     fig, axes = plt.subplots(1, len(runs), figsize=(5 * len(runs), 4.2), squeeze=False)
     for ax3, r in zip(axes[0], runs, strict=True):
         plots.plot_confusion_matrix(r.scores("matched").confusion_matrix, title=r.label,
                                     ax=ax3)
     fig.tight_layout()
-    paths.append(plots.save_figure(fig, folder / "confusion_matrices.png"))
+    paths.append(plots.save_figure(fig, folder / confusion_png))
     plt.close("all")
     return paths
 

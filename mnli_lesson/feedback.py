@@ -11,14 +11,14 @@ only if it is new or was written by the grader before (it holds ``MARKER``).
 from __future__ import annotations
 
 import csv
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import nbformat
 
 from mnli_lesson.errors import LessonError
 from mnli_lesson.ledger import Ledger
-from mnli_lesson.store import make_folder
+from mnli_lesson.store import atomic_write, make_folder
 
 MARKER = ".mnli-grade"
 POINTS_FIELDS = ("student", "notebook", "question", "points")
@@ -44,6 +44,8 @@ class Folders:
     feedback: Path
     written: Path
     executed: Path | None
+    ledgers: dict[Path, Ledger] = field(default_factory=dict)
+    """The feedback and written-answers folders' ledgers, read once when they are checked."""
 
     @classmethod
     def beside(cls, out_csv: Path, executed: str | Path | None) -> Folders:
@@ -56,7 +58,8 @@ class Folders:
         if folders.executed is not None:  # first: a refusal leaves nothing beside --out
             _own(folders.executed, "--executed")
         for folder in (folders.feedback, folders.written):  # an edited .md: refused now
-            Ledger(_own(folder), "grade").check(sorted(p.name for p in folder.glob("*.md")))
+            folders.ledgers[folder] = Ledger(_own(folder), "grade")
+            folders.ledgers[folder].check(sorted(p.name for p in folder.glob("*.md")))
         return folders
 
     def keep_executed(self, sub, nb) -> None:
@@ -67,7 +70,6 @@ class Folders:
 
     def write(self, rows: list[dict], said: dict, written: dict) -> None:
         """The feedback files and the written answers, from every row of this run."""
-        ledgers = {folder: Ledger(folder, "grade") for folder in (self.feedback, self.written)}
         by_student: dict[str, list[dict]] = {}
         for row in sorted(rows, key=lambda r: (r["student"], r["notebook"])):
             by_student.setdefault(row["student"], []).append(row)
@@ -87,7 +89,7 @@ class Folders:
                 if row.get("first_error"):
                     lines += ["", f"First error: {row['first_error']}"]
                 lines.append("")
-            _write_own(ledgers[self.feedback], f"{_safe(student)}.md", "\n".join(lines))
+            _write_own(self.ledgers[self.feedback], f"{_safe(student)}.md", "\n".join(lines))
         questions: dict[str, list[tuple[str, str, str]]] = {}
         for (student, notebook), answers in sorted(written.items()):
             for question, text in answers.items():
@@ -98,7 +100,7 @@ class Folders:
             body = [f"# {question}", ""]
             for student, _notebook, text in answers:
                 body += [f"## {student}", "", text, ""]
-            _write_own(ledgers[self.written], f"{_safe(question)}.md", "\n".join(body))
+            _write_own(self.ledgers[self.written], f"{_safe(question)}.md", "\n".join(body))
         table = {(s, n, q): old.get((s, n, q), "") for q, a in questions.items()
                  for s, n, _ in a}
         table.update({k: v for k, v in old.items() if k not in table})
@@ -118,14 +120,8 @@ def _write_own(ledger: Ledger, name: str, text: str) -> None:
     """Write ``name`` in the ledger's folder unless it was edited since the grader last wrote
     it (an instructor's notes in a feedback file are refused in one line, never replaced)."""
     ledger.check([name])
-    _write(ledger.folder / name, text)
+    atomic_write(ledger.folder / name, text, option="--out")  # grade reads no environment
     ledger.record(name)
-
-
-def _write(path: Path, text: str) -> None:
-    tmp = path.with_name(path.name + ".part")
-    tmp.write_text(text, encoding="utf-8")
-    tmp.replace(path)
 
 
 def _read_points(path: Path) -> dict[tuple[str, str, str], str]:

@@ -72,20 +72,22 @@ def _folder_failure(folder: Path, err: OSError, option: str = OUT) -> LessonErro
     return LessonError(f"cannot create folder {folder}: {why}; choose another {option}")
 
 
-def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str | bytes) -> Path:
+def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str | bytes, *,
+                 option: str = OUT) -> Path:
     """Write ``path`` through a temporary file in the same folder, then rename it into place.
 
     ``write`` is the text or bytes to store, or a function that writes a given path (for
     ``torch.save``, ``save_model``, ``savefig``). The temporary file is removed if anything
-    fails, so a full disk is not kept full by a hidden leftover.
+    fails, so a full disk is not kept full by a hidden leftover. A failure is one line that
+    names ``option``, the flag that chose the folder.
     """
     path = Path(path)
-    make_folder(path.parent)
+    make_folder(path.parent, option)
     try:
         fd, name = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
         os.close(fd)
     except OSError as err:
-        raise _write_failure(path, err) from None
+        raise _write_failure(path, err, option) from None
     tmp = Path(name)
     try:
         if isinstance(write, str):
@@ -97,11 +99,12 @@ def atomic_write(path: str | os.PathLike, write: Callable[[Path], object] | str 
         os.replace(tmp, path)
     except OSError as err:
         tmp.unlink(missing_ok=True)
-        raise _write_failure(path, err) from None
+        raise _write_failure(path, err, option) from None
     except Exception as err:  # safetensors and torch report a full disk in other types
         tmp.unlink(missing_ok=True)
         if _disk_full(err):
-            raise _write_failure(path, OSError(errno.ENOSPC, "No space left on device")) from None
+            full = OSError(errno.ENOSPC, "No space left on device")
+            raise _write_failure(path, full, option) from None
         raise
     except BaseException:
         tmp.unlink(missing_ok=True)

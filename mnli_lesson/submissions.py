@@ -123,7 +123,7 @@ def find_submissions(folder: str | Path, notebooks: list[str],
             else:
                 extra.append(Submission(entry.name, entry.name, None,
                                         _unknown(entry.name, notebooks)))
-        elif ".ipynb" in entry.name.lower() and entry.is_file(follow_symlinks=False):
+        elif _misnamed(entry):
             extra.append(Submission(entry.name, entry.name, None, (
                 f"{entry.name} is a notebook saved under another name: rename it to end in "
                 ".ipynb")))
@@ -162,6 +162,12 @@ def _loose(stem: str) -> str:
 
 def _is_notebook(name: str) -> bool:
     return name.lower().endswith(".ipynb")
+
+
+def _misnamed(entry: os.DirEntry) -> bool:
+    """A notebook saved under another name: ``.ipynb`` inside a file's name, not at its end
+    (a browser's ``01_data.ipynb.txt``, a second download's ``x.ipynb (1)``)."""
+    return ".ipynb" in entry.name.lower() and entry.is_file(follow_symlinks=False)
 
 
 def _unknown(name: str, notebooks: list[str]) -> str:
@@ -205,7 +211,7 @@ def _files(folder: Path, root: Path, notes: list[str]) -> Iterator[tuple[Path, b
         path = Path(entry.path)
         if _is_notebook(entry.name) and not entry.is_dir(follow_symlinks=False):
             yield path, entry.is_symlink()
-        elif ".ipynb" in entry.name.lower() and entry.is_file(follow_symlinks=False):
+        elif _misnamed(entry):
             notes.append(f"{_rel(path, root)} is a notebook saved under another name (a "
                          "browser's .txt?): rename it to end in .ipynb")
         elif entry.is_symlink():
